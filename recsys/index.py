@@ -1,0 +1,300 @@
+"""The Annoy index over movie embeddings, and filtered nearest-neighbour queries.
+
+Movie embeddings are L2-normalised, and for unit vectors Annoy's angular
+distance d satisfies cos = 1 - d²/2, so Annoy ranks movies exactly as the
+model's score does. Item ids are the dense movie indices 0..n-1.
+
+The index file is written next to a JSON sidecar (`<name>.json`) that records
+how it was built; `MovieIndex.open` refuses an index whose sidecar does not
+match it. Scores returned by queries are exact cosines recomputed with numpy
+from the embeddings, so only the candidate set is approximate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+METRIC = "angular"
+SIDECAR_VERSION = 1
+DEFAULT_N_TREES = 50
+DEFAULT_SEED = 42
+# Nodes inspected per requested neighbour (Annoy's own default is n_trees per
+# neighbour); chosen with bench/bench_index.py, see bench/results/index.md.
+DEFAULT_SEARCH_K_PER_ITEM = 100
+
+# An `allowed` filter: a boolean mask over dense movies, or a predicate on a dense index.
+Allowed = np.ndarray | Callable[[int], bool] | None
+
+
+class IndexFileError(ValueError):
+    """The index file or its sidecar is missing, corrupt or does not match."""
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What the sidecar records about an index file."""
+
+    dimension: int
+    metric: str
+    n_items: int
+    n_trees: int
+    seed: int
+    search_k_per_item: int
+    file_bytes: int
+    version: int = SIDECAR_VERSION
+
+    def search_k(self, n: int) -> int:
+        """Nodes to inspect when asking Annoy for `n` neighbours."""
+        return max(n * self.search_k_per_item, n * self.n_trees)
+
+
+def sidecar_path(index_path: Path) -> Path:
+    return Path(index_path).with_suffix(".json")
+
+
+def normalise_rows(embeddings: np.ndarray) -> np.ndarray:
+    """float32 copy with unit-length rows (zero rows stay zero)."""
+    emb = np.asarray(embeddings, dtype=np.float32)
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.where(norms > 0, norms, 1.0).astype(np.float32)
+
+
+def build_index(
+    embeddings: np.ndarray,
+    path: Path,
+    n_trees: int = DEFAULT_N_TREES,
+    seed: int = DEFAULT_SEED,
+    search_k_per_item: int = DEFAULT_SEARCH_K_PER_ITEM,
+) -> IndexInfo:
+    """Build an angular Annoy index over `embeddings` rows and save it with its sidecar.
+
+    Built with one thread and a fixed seed: multithreaded Annoy builds are not
+    reproducible. Both files are written to temporary names and renamed into place.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ValueError(f"embeddings must be a non-empty 2-D array, got shape {emb.shape}")
+    if not np.isfinite(emb).all():
+        raise ValueError("embeddings contain NaN or infinite values; retrain the model")
+    if n_trees < 1:
+        raise ValueError(f"n_trees must be >= 1, got {n_trees}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, dim = emb.shape
+    index = AnnoyIndex(dim, METRIC)
+    index.set_seed(seed)
+    for i in range(n):
+        index.add_item(i, emb[i])
+    index.build(n_trees, n_jobs=1)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    index.save(str(tmp))
+    index.unload()
+    os.replace(tmp, path)
+    info = IndexInfo(
+        dimension=dim,
+        metric=METRIC,
+        n_items=n,
+        n_trees=n_trees,
+        seed=seed,
+        search_k_per_item=search_k_per_item,
+        file_bytes=path.stat().st_size,
+    )
+    side = sidecar_path(path)
+    side_tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
+    side_tmp.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
+    os.replace(side_tmp, side)
+    return info
+
+
+def read_sidecar(index_path: Path) -> IndexInfo:
+    side = sidecar_path(index_path)
+    try:
+        raw = json.loads(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFileError(f"index sidecar {side} is missing; rebuild the index") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexFileError(
+            f"index sidecar {side} is unreadable ({exc}); rebuild the index"
+        ) from None
+    try:
+        info = IndexInfo(**raw)
+    except TypeError as exc:
+        raise IndexFileError(f"index sidecar {side} has unexpected fields ({exc})") from None
+    if info.version != SIDECAR_VERSION:
+        raise IndexFileError(
+            f"index sidecar {side} has version {info.version}, expected {SIDECAR_VERSION}; "
+            "rebuild the index"
+        )
+    if info.metric != METRIC:
+        raise IndexFileError(
+            f"index sidecar {side} says metric {info.metric!r}, expected {METRIC!r}"
+        )
+    return info
+
+
+class MovieIndex:
+    """A loaded (memory-mapped) index plus the exact embeddings it was built from."""
+
+    def __init__(self, annoy: AnnoyIndex, info: IndexInfo, embeddings: np.ndarray, path: Path):
+        self._annoy = annoy
+        self.info = info
+        self.embeddings = embeddings
+        self.path = path
+
+    @property
+    def n_items(self) -> int:
+        return self.info.n_items
+
+    @classmethod
+    def open(cls, path: Path, embeddings: np.ndarray | None = None) -> MovieIndex:
+        """mmap the index at `path`, checking it against its sidecar and `embeddings`.
+
+        Without `embeddings` the exact vectors are read back from the index
+        (Annoy stores them unchanged), which costs a pass over the items.
+        """
+        path = Path(path)
+        info = read_sidecar(path)
+        if not path.is_file():
+            raise IndexFileError(f"index file {path} is missing; rebuild the index")
+        size = path.stat().st_size
+        # An angular node is n_descendants + two children (int32 each) + the vector.
+        node_bytes = 12 + 4 * info.dimension
+        if size != info.file_bytes or size % node_bytes:
+            raise IndexFileError(
+                f"index file {path} has {size} bytes but its sidecar expects {info.file_bytes} "
+                f"(dimension {info.dimension}); the file and sidecar do not belong together"
+            )
+        annoy = AnnoyIndex(info.dimension, METRIC)
+        try:
+            annoy.load(str(path))
+        except OSError as exc:
+            raise IndexFileError(f"index file {path} could not be loaded ({exc})") from None
+        if annoy.get_n_items() != info.n_items or annoy.get_n_trees() != info.n_trees:
+            raise IndexFileError(
+                f"index file {path} holds {annoy.get_n_items()} items / "
+                f"{annoy.get_n_trees()} trees but its sidecar says {info.n_items} / {info.n_trees}"
+            )
+        if embeddings is None:
+            emb = np.array(
+                [annoy.get_item_vector(i) for i in range(info.n_items)], dtype=np.float32
+            ).reshape(info.n_items, info.dimension)
+        else:
+            emb = np.asarray(embeddings, dtype=np.float32)
+            if emb.shape != (info.n_items, info.dimension):
+                raise IndexFileError(
+                    f"embeddings have shape {emb.shape} but index {path} holds "
+                    f"{info.n_items} items of dimension {info.dimension}"
+                )
+            # Spot-check that the index was built from these very vectors.
+            for i in np.unique(np.linspace(0, info.n_items - 1, 17).astype(int)):
+                stored = np.asarray(annoy.get_item_vector(int(i)), dtype=np.float32)
+                if not np.allclose(stored, emb[i], atol=1e-6):
+                    raise IndexFileError(
+                        f"index {path} item {i} differs from embedding row {i}; "
+                        "the index was built from other embeddings"
+                    )
+        return cls(annoy, info, normalise_rows(emb), path)
+
+    def close(self) -> None:
+        self._annoy.unload()
+
+    # -- queries -----------------------------------------------------------
+
+    def exact_query(
+        self, vector: np.ndarray, k: int, allowed: Allowed = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top-k by cosine (numpy oracle), restricted to `allowed`."""
+        v = _unit(vector, self.info.dimension)
+        mask = self._mask(allowed)
+        return _top_k(self.embeddings @ v, k, mask)
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        allowed: Allowed = None,
+        search_k: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-k by cosine, restricted to `allowed`.
+
+        Returns (dense indices, exact cosines), best first; ties go to the lower
+        index. Asks Annoy for more candidates than k when a filter is set,
+        growing the request until k survive, and falls back to exact scoring
+        when the filter is too selective for that to pay off; so a filtered
+        query returns k movies whenever k movies pass the filter.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        v = _unit(vector, self.info.dimension)
+        n = self.info.n_items
+        mask = self._mask(allowed)
+        n_allowed = n if mask is None else int(mask.sum())
+        want = min(k, n_allowed)
+        if want == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        if mask is None:
+            fetch = want
+        else:
+            # Enough candidates if the filter were independent of the query; the loop
+            # grows the request when it is not (seen movies cluster near the user).
+            fetch = min(n, max(4 * want, math.ceil(1.5 * want * n / n_allowed) + want))
+        while mask is None or fetch <= n // 4:
+            # Past n/4 candidates one numpy pass over every movie is cheaper than Annoy.
+            sk = search_k if search_k is not None else self.info.search_k(fetch)
+            cand = np.asarray(self._annoy.get_nns_by_vector(v, fetch, search_k=sk), dtype=np.int64)
+            if mask is not None:
+                cand = cand[mask[cand]]
+            if len(cand) >= want:
+                return _top_k(self.embeddings[cand] @ v, want, None, cand)
+            if fetch >= n:
+                break
+            fetch = min(n, fetch * 4)
+        return _top_k(self.embeddings @ v, want, mask)
+
+    def _mask(self, allowed: Allowed) -> np.ndarray | None:
+        if allowed is None:
+            return None
+        n = self.info.n_items
+        if callable(allowed):
+            return np.fromiter((bool(allowed(i)) for i in range(n)), dtype=bool, count=n)
+        mask = np.asarray(allowed, dtype=bool)
+        if mask.shape != (n,):
+            raise ValueError(f"allowed mask has shape {mask.shape}, expected ({n},)")
+        return mask
+
+
+def _unit(vector: np.ndarray, dim: int) -> np.ndarray:
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if v.shape != (dim,):
+        raise ValueError(f"query vector has {v.size} values, the index has dimension {dim}")
+    norm = float(np.linalg.norm(v))
+    if not math.isfinite(norm) or norm == 0.0:
+        raise ValueError("query vector is zero or not finite")
+    return v / norm
+
+
+def _top_k(
+    scores: np.ndarray, k: int, mask: np.ndarray | None, ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of `scores` (optionally masked), as (ids, scores) best first, ties to lower id."""
+    ids = np.arange(len(scores), dtype=np.int64) if ids is None else ids
+    if mask is not None:
+        ids, scores = ids[mask], scores[mask]
+    k = min(k, len(ids))
+    if k == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    if k < len(ids):
+        # Keep everything tied with the k-th score so the tie-break below is exact.
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth
+        ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:k]
+    return ids[order], scores[order].astype(np.float32)

@@ -1,0 +1,284 @@
+"""The two towers, and a trained model ready to answer queries.
+
+Movie tower: genres, year bucket, popularity bucket and an optional learned id
+embedding -> Vm. User tower: demographics, stated genres, genre taste, the
+pooled history (through movie-side embeddings) and an optional user id
+embedding -> Vu. Both are L2-normalised, so score = cos(Vu, Vm) / temperature
+and Annoy's `angular` metric ranks exactly like the score.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recsys.features import (
+    AGE_CODES,
+    GENDERS,
+    POP_BUCKETS,
+    YEAR_BUCKETS,
+    FeatureSpace,
+    QueryBatch,
+    UserQuery,
+    encode_queries,
+)
+from recsys.vocab import canonical_genre
+
+WEIGHTS_FILE = "weights.pt"
+CONFIG_FILE = "model.json"
+
+
+class ModelError(ValueError):
+    """A saved model could not be loaded; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int = 64
+    hidden: int = 256
+    id_embeddings: bool = True  # learned movie-id embedding (the tower also works without it)
+    user_id_embedding: bool = False
+    temperature: float = 0.07
+    dropout: float = 0.1
+
+
+def _mlp(n_in: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_out)
+    )
+
+
+class MovieTower(nn.Module):
+    """Movie features -> embedding. The id part is additive and can be switched off per movie."""
+
+    def __init__(self, n_movies: int, n_genres: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.genre = nn.Linear(n_genres, 32, bias=False)
+        self.year = nn.Embedding(YEAR_BUCKETS, 16)
+        self.pop = nn.Embedding(POP_BUCKETS, 16)
+        self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.dim, cfg.dropout)
+        self.ids = nn.Embedding(n_movies, cfg.dim) if cfg.id_embeddings else None
+        if self.ids is not None:
+            nn.init.normal_(self.ids.weight, std=0.05)
+
+    def forward(
+        self, genres: torch.Tensor, year: torch.Tensor, pop: torch.Tensor, id_keep: torch.Tensor
+    ) -> torch.Tensor:
+        x = torch.cat([self.genre(genres), self.year(year), self.pop(pop)], dim=1)
+        out = self.features(x)
+        if self.ids is not None:
+            out = out + self.ids.weight * id_keep[:, None]
+        return F.normalize(out, dim=1)
+
+
+class UserTower(nn.Module):
+    """User data and history -> embedding, from any subset of its inputs."""
+
+    def __init__(self, n_movies: int, n_genres: int, n_users: int, n_occ: int, cfg: ModelConfig):
+        super().__init__()
+        self.gender = nn.Embedding(len(GENDERS) + 1, 8)
+        self.age = nn.Embedding(len(AGE_CODES) + 1, 8)
+        self.occupation = nn.Embedding(n_occ + 1, 16)
+        self.stated = nn.Linear(n_genres, 32, bias=False)
+        self.taste = nn.Linear(n_genres, 32, bias=False)
+        # History is pooled twice: through an input-side movie table (asymmetric,
+        # like item-item models) and through the movie tower's own embeddings.
+        self.history = nn.EmbeddingBag(n_movies, cfg.hidden, mode="sum")
+        nn.init.normal_(self.history.weight, std=0.02)
+        self.user_ids = nn.Embedding(n_users, cfg.dim) if cfg.user_id_embedding else None
+        n_in = 8 + 8 + 16 + 32 + 32 + cfg.dim + 1
+        self.dense = nn.Linear(n_in, cfg.hidden)
+        self.out = nn.Sequential(nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.dim))
+
+    def forward(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
+        b = q["gender"].shape[0]
+        items, offsets, weights = q["hist_items"], q["hist_offsets"], q["hist_weights"]
+        counts = torch.diff(offsets, append=torch.tensor([items.shape[0]]))
+        norm = counts.clamp(min=1).float().sqrt()[:, None]
+        pooled_in = self.history(items, offsets, per_sample_weights=weights) / norm
+        pooled_mv = F.embedding_bag(
+            items, movie_emb, offsets, mode="sum", per_sample_weights=weights
+        ) / counts.clamp(min=1).float()[:, None]
+        has_hist = (counts > 0).float()[:, None]
+        x = torch.cat(
+            [
+                self.gender(q["gender"]),
+                self.age(q["age"]),
+                self.occupation(q["occupation"]),
+                self.stated(q["stated"]),
+                self.taste(q["taste"]),
+                pooled_mv,
+                has_hist,
+            ],
+            dim=1,
+        )
+        h = self.dense(x) + pooled_in
+        out = self.out(h)
+        if self.user_ids is not None:
+            idx = q["user_index"]
+            known = (idx >= 0).float()[:, None]
+            out = out + self.user_ids(idx.clamp(min=0)) * known
+        assert out.shape[0] == b
+        return F.normalize(out, dim=1)
+
+
+class TwoTower(nn.Module):
+    def __init__(self, fs: FeatureSpace, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        n_g = len(fs.genres)
+        self.movie_tower = MovieTower(fs.n_movies, n_g, cfg)
+        self.user_tower = UserTower(fs.n_movies, n_g, fs.n_users, len(fs.occupations), cfg)
+        self.register_buffer("m_genres", torch.from_numpy(fs.movie_genres))
+        self.register_buffer("m_year", torch.from_numpy(fs.movie_year_bucket))
+        self.register_buffer("m_pop", torch.from_numpy(fs.movie_pop_bucket))
+        # Movies never rated in training have untrained ids: they use features alone.
+        self.register_buffer("m_rated", torch.from_numpy((fs.movie_counts > 0).astype(np.float32)))
+        # Only the MSE objective uses these: predicted rating = scale * cos + bias.
+        self.rating_scale = nn.Parameter(torch.tensor(2.0))
+        self.rating_bias = nn.Parameter(torch.tensor(float(np.mean(fs.rating_scale)) + 0.5))
+
+    def movie_embeddings(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
+        keep = self.m_rated if id_keep is None else self.m_rated * id_keep
+        return self.movie_tower(self.m_genres, self.m_year, self.m_pop, keep)
+
+    def user_embeddings(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
+        return self.user_tower(q, movie_emb)
+
+
+def batch_tensors(batch: QueryBatch) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in asdict(batch).items()}
+
+
+@dataclass
+class TrainedModel:
+    """A fitted two-tower model with its precomputed, normalised movie embeddings."""
+
+    features: FeatureSpace
+    network: TwoTower
+    movie_embeddings: np.ndarray
+    temperature: float
+    dataset_name: str
+    model_config: dict
+    train_config: dict
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def embed_queries(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        if not queries:
+            return np.zeros((0, self.movie_embeddings.shape[1]), dtype=np.float32)
+        tensors = batch_tensors(encode_queries(self.features, queries))
+        movie_emb = torch.from_numpy(self.movie_embeddings)
+        with self._lock, torch.inference_mode():
+            out = self.network.user_embeddings(tensors, movie_emb)
+        return out.numpy().astype(np.float32)
+
+    def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        return self.embed_queries(queries) @ self.movie_embeddings.T / self.temperature
+
+    def predict_ratings(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(n, n_movies) predicted ratings; meaningful only for the "mse" objective."""
+        cos = self.embed_queries(queries) @ self.movie_embeddings.T
+        scale = float(self.network.rating_scale.detach())
+        bias = float(self.network.rating_bias.detach())
+        return scale * cos + bias
+
+    def known_user_query(self, user_id: int) -> UserQuery:
+        idx = self.features.user_index(user_id)
+        if idx is None:
+            raise KeyError(f"user {user_id} is not in the training data")
+        q = self.features.known_user_query(idx)
+        if not self.model_config.get("user_id_embedding", False):
+            q = UserQuery(**{**asdict(q), "user_index": None})
+        return q
+
+    def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.features.user_index(user_id)
+        if idx is None:
+            raise KeyError(f"user {user_id} is not in the training data")
+        return self.features.history(idx)
+
+    def preference_query(
+        self,
+        genres: Sequence[str],
+        age: int | None = None,
+        occupation: str | None = None,
+        gender: str | None = None,
+        liked_movie_ids: Sequence[int] = (),
+    ) -> UserQuery:
+        fs = self.features
+        canon = []
+        for g in genres:
+            c = canonical_genre(g)
+            if c is None:
+                raise ValueError(f"unknown genre {g!r}; valid: {', '.join(fs.genres)}")
+            if c not in canon:
+                canon.append(c)
+        history = tuple(
+            i for i in (fs.movie_index(m) for m in liked_movie_ids) if i is not None
+        )
+        demo = fs.has_demographics
+        return UserQuery(
+            gender=gender if demo else None,
+            age=age if demo else None,
+            occupation=occupation if demo and occupation in fs.occupations else None,
+            stated_genres=tuple(canon),
+            history=history,
+        )
+
+
+def save_model(model: TrainedModel, directory: Path) -> list[str]:
+    """Write the weights (a plain state dict), config and feature arrays into `directory`."""
+    directory = Path(directory)
+    torch.save(model.network.state_dict(), directory / WEIGHTS_FILE)
+    meta = {
+        "dataset_name": model.dataset_name,
+        "temperature": model.temperature,
+        "model_config": model.model_config,
+        "train_config": model.train_config,
+        "curves": model.curves,
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    np.save(directory / "movie_embeddings.npy", model.movie_embeddings, allow_pickle=False)
+    return [WEIGHTS_FILE, CONFIG_FILE, "movie_embeddings.npy", *model.features.save(directory)]
+
+
+def load_model(directory: Path) -> TrainedModel:
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        fs = FeatureSpace.load(directory)
+        cfg = ModelConfig(**meta["model_config"])
+        network = TwoTower(fs, cfg)
+        state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
+        network.load_state_dict(state)
+        emb = np.load(directory / "movie_embeddings.npy", allow_pickle=False)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"cannot load the model in {directory}: {exc}. Retrain it with "
+            f"`movierec train --dataset NAME --out {directory}`."
+        ) from exc
+    if emb.shape != (fs.n_movies, cfg.dim):
+        raise ModelError(
+            f"movie embeddings in {directory} have shape {emb.shape}, expected "
+            f"({fs.n_movies}, {cfg.dim}); retrain with `movierec train`."
+        )
+    network.eval()
+    return TrainedModel(
+        features=fs,
+        network=network,
+        movie_embeddings=emb.astype(np.float32),
+        temperature=float(meta["temperature"]),
+        dataset_name=meta["dataset_name"],
+        model_config=meta["model_config"],
+        train_config=meta["train_config"],
+        curves=meta.get("curves", {}),
+    )

@@ -1,0 +1,411 @@
+"""Training the two-tower model, and the `movierec train` command.
+
+The objective is a full softmax over the catalogue (a retrieval loss: every
+other movie is a negative, so no sampling bias needs correcting) with, per
+user and step, a random split of their history into input and targets. A
+share of examples drops the history entirely (cold-start users described by
+demographics and stated genres alone) and a share of movies drops its id
+embedding (cold-start movies described by features alone), so the towers are
+trained for the cold start they will be asked to serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from recsys.data import Dataset
+from recsys.features import (
+    FeatureSpace,
+    UserQuery,
+    build_feature_space,
+    encode_queries,
+    rating_weight,
+)
+from recsys.model import ModelConfig, TrainedModel, TwoTower, batch_tensors
+from recsys.taste import stated_genres
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 200  # upper bound; early stopping usually ends sooner
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    dim: int = 64
+    hidden: int = 256
+    temperature: float = 0.07
+    dropout: float = 0.1
+    objective: str = "softmax"  # "softmax" (retrieval) or "mse" (rating regression)
+    seed: int = 0
+    cold_rate: float = 0.25  # share of examples with no history (new users)
+    movie_id_drop: float = 0.2  # share of movies per step whose id embedding is dropped
+    stated_drop: float = 0.3  # share of warm examples without stated genres
+    disliked_target_weight: float = 0.3
+    val_share: float = 0.1  # last share of each user's ratings held out for early stopping
+    eval_every: int = 5
+    patience: int = 4  # evaluations without improvement before stopping
+    user_id_embedding: bool = False
+    threads: int = 2
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            dim=self.dim,
+            hidden=self.hidden,
+            user_id_embedding=self.user_id_embedding,
+            temperature=self.temperature,
+            dropout=self.dropout,
+        )
+
+
+# --------------------------------------------------------------------------- examples
+
+
+@dataclass(frozen=True)
+class _Example:
+    query: UserQuery
+    targets: np.ndarray  # dense movie indices
+    target_w: np.ndarray
+    target_r: np.ndarray  # the targets' ratings (for the MSE objective)
+    masked: np.ndarray  # movies excluded from the softmax (the input history)
+
+
+def _make_example(
+    fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: TrainConfig
+) -> _Example | None:
+    items, ratings = fs.history(u)
+    n = len(items)
+    if n == 0:
+        return None
+    liked = ratings >= fs.like_threshold
+    demo = dict(
+        gender=_lbl(fs, "gender", u), age=_lbl(fs, "age", u), occupation=_lbl(fs, "occ", u)
+    )
+    if n < 2 or rng.random() < cfg.cold_rate:
+        # A new user: demographics and the genres they would state, nothing else.
+        sel = liked if liked.any() else np.ones(n, bool)
+        if cfg.objective == "mse":
+            sel = np.ones(n, bool)
+        tgt = items[sel]
+        stated = stated_genres(fs.movie_genres, items[liked] if liked.any() else items, fs.genres)
+        return _Example(
+            UserQuery(**demo, stated_genres=stated),
+            tgt,
+            np.ones(len(tgt), np.float32),
+            ratings[sel],
+            np.zeros(0, np.int64),
+        )
+    if rng.random() < 0.5:
+        cut = int(rng.integers(max(1, n // 2), n))  # the past predicts the future
+        inp = np.zeros(n, bool)
+        inp[:cut] = True
+    else:
+        keep = rng.uniform(0.2, 0.9)
+        inp = rng.random(n) < keep
+        if inp.all() or not inp.any():
+            inp[rng.integers(n)] = not inp.all()
+    # Thin some histories to a handful of movies, like a person naming a few favourites.
+    if rng.random() < 0.15 and inp.sum() > 3:
+        idx = np.flatnonzero(inp)
+        inp[:] = False
+        inp[rng.choice(idx, size=int(rng.integers(1, 4)), replace=False)] = True
+    h_items, h_ratings = items[inp], ratings[inp]
+    t_items, t_ratings = items[~inp], ratings[~inp]
+    stated: tuple[str, ...] = ()
+    if rng.random() >= cfg.stated_drop:
+        stated = fs.stated_genres_of(h_items, h_ratings)
+    w = np.where(t_ratings >= fs.like_threshold, 1.0, cfg.disliked_target_weight)
+    return _Example(
+        UserQuery(
+            **demo,
+            stated_genres=stated,
+            history=tuple(h_items.tolist()),
+            history_ratings=tuple(h_ratings.tolist()),
+        ),
+        t_items,
+        w.astype(np.float32),
+        t_ratings,
+        h_items,
+    )
+
+
+def _lbl(fs: FeatureSpace, kind: str, u: int):
+    from recsys.features import AGE_CODES, GENDERS
+
+    if kind == "gender":
+        c = fs.user_gender[u]
+        return GENDERS[c - 1] if c > 0 else None
+    if kind == "age":
+        c = fs.user_age[u]
+        return AGE_CODES[c - 1] if c > 0 else None
+    c = fs.user_occupation[u]
+    return fs.occupations[c - 1] if c > 0 else None
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def _softmax_loss(
+    net: TwoTower, fs: FeatureSpace, batch: list[_Example], cfg: TrainConfig, gen: torch.Generator
+) -> torch.Tensor:
+    id_keep = (torch.rand(fs.n_movies, generator=gen) >= cfg.movie_id_drop).float()
+    movie_emb = net.movie_embeddings(id_keep)
+    user_emb = net.user_embeddings(
+        batch_tensors(encode_queries(fs, [e.query for e in batch])), movie_emb
+    )
+    logits = user_emb @ movie_emb.T / cfg.temperature
+    b = len(batch)
+    target = torch.zeros(b, fs.n_movies)
+    mask = torch.zeros(b, fs.n_movies, dtype=torch.bool)
+    for r, e in enumerate(batch):
+        target[r, torch.from_numpy(e.targets)] = torch.from_numpy(e.target_w)
+        if len(e.masked):
+            mask[r, torch.from_numpy(e.masked)] = True
+    logits = logits.masked_fill(mask, -1e9)
+    logp = F.log_softmax(logits, dim=1)
+    return (-(target * logp).sum(1) / target.sum(1).clamp(min=1e-6)).mean()
+
+
+def _mse_loss(
+    net: TwoTower, fs: FeatureSpace, batch: list[_Example], cfg: TrainConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """The classic rating regression: rating ~ a * cos(Vu, Vm) + b on the target movies."""
+    id_keep = (torch.rand(fs.n_movies, generator=gen) >= cfg.movie_id_drop).float()
+    movie_emb = net.movie_embeddings(id_keep)
+    user_emb = net.user_embeddings(
+        batch_tensors(encode_queries(fs, [e.query for e in batch])), movie_emb
+    )
+    rows = torch.cat([torch.full((len(e.targets),), r) for r, e in enumerate(batch)])
+    cols = torch.from_numpy(np.concatenate([e.targets for e in batch]))
+    truth = torch.from_numpy(np.concatenate([e.target_r for e in batch]).astype(np.float32))
+    cos = (user_emb[rows] * movie_emb[cols]).sum(1)
+    pred = net.rating_scale * cos + net.rating_bias
+    return F.mse_loss(pred, truth)
+
+
+def _ndcg_at_10(scores: np.ndarray, relevant: list[np.ndarray]) -> float:
+    top = np.argpartition(-scores, 10, axis=1)[:, :10]
+    order = np.take_along_axis(scores, top, 1).argsort(1)[:, ::-1]
+    top = np.take_along_axis(top, order, 1)
+    disc = 1.0 / np.log2(np.arange(2, 12))
+    total = 0.0
+    for row, rel in zip(top, relevant, strict=True):
+        hits = np.isin(row, rel)
+        total += (hits * disc).sum() / disc[: min(10, len(rel))].sum()
+    return total / max(len(relevant), 1)
+
+
+@dataclass(frozen=True)
+class _Validation:
+    queries: list[UserQuery]
+    seen: list[np.ndarray]
+    relevant: list[np.ndarray]
+
+    def ndcg(self, net: TwoTower, fs: FeatureSpace) -> float:
+        net.eval()
+        with torch.inference_mode():
+            m = net.movie_embeddings()
+            scores_all = []
+            for i in range(0, len(self.queries), 512):
+                u = net.user_embeddings(
+                    batch_tensors(encode_queries(fs, self.queries[i : i + 512])), m
+                )
+                scores_all.append((u @ m.T).numpy())
+        net.train()
+        scores = np.concatenate(scores_all)
+        for r, s in enumerate(self.seen):
+            scores[r, s] = -np.inf
+        return _ndcg_at_10(scores, self.relevant)
+
+
+def _split_validation(
+    dataset: Dataset, share: float
+) -> tuple[Dataset, list[tuple[int, np.ndarray]]]:
+    """Hold out the last `share` of each user's ratings (by time) for early stopping."""
+    r = dataset.ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="stable")
+    n = r.groupby("user_id", sort=False)["movie_id"].transform("size").to_numpy()
+    pos = r.groupby("user_id", sort=False).cumcount().to_numpy()
+    n_val = np.where(n >= 5, np.maximum(1, np.round(n * share)), 0)
+    is_val = pos >= n - n_val
+    fit_ratings = r[~is_val].reset_index(drop=True)
+    val = r[is_val]
+    scale_lo, scale_hi = dataset.rating_scale
+    liked = val[val["rating"] >= scale_lo + 0.8 * (scale_hi - scale_lo) - 1e-6]
+    groups = [(int(u), g["movie_id"].to_numpy()) for u, g in liked.groupby("user_id")]
+    return replace(dataset, ratings=fit_ratings), groups
+
+
+def _build_validation(fs: FeatureSpace, held: list[tuple[int, np.ndarray]]) -> _Validation:
+    queries, seen, relevant = [], [], []
+    for user_id, movie_ids in held:
+        u = fs.user_index(user_id)
+        if u is None:
+            continue
+        rel = np.array([i for i in (fs.movie_index(m) for m in movie_ids) if i is not None])
+        if len(rel) == 0:
+            continue
+        q = fs.known_user_query(u)
+        queries.append(UserQuery(**{**asdict(q), "user_index": None}))
+        seen.append(np.asarray(q.history, dtype=np.int64))
+        relevant.append(rel)
+    return _Validation(queries, seen, relevant)
+
+
+def _run(
+    fs: FeatureSpace,
+    cfg: TrainConfig,
+    epochs: int,
+    validation: _Validation | None,
+    progress: bool,
+) -> tuple[TwoTower, dict[str, list[float]], int]:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = TwoTower(fs, cfg.model_config())
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    users = np.flatnonzero(np.diff(fs.user_indptr) > 0)
+    curves: dict[str, list[float]] = {"train_loss": [], "val_ndcg": [], "val_epoch": []}
+    best = (-1.0, 0, None)
+    stale = 0
+    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        order = rng.permutation(users)
+        losses = []
+        for start in range(0, len(order), cfg.batch_size):
+            batch = [_make_example(fs, int(u), rng, cfg) for u in order[start : start + cfg.batch_size]]
+            batch = [e for e in batch if e is not None and len(e.targets)]
+            if not batch:
+                continue
+            loss = (_mse_loss if cfg.objective == "mse" else _softmax_loss)(net, fs, batch, cfg, gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
+        postfix = {"loss": f"{curves['train_loss'][-1]:.3f}"}
+        if validation is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
+            score = validation.ndcg(net, fs)
+            curves["val_ndcg"].append(score)
+            curves["val_epoch"].append(epoch)
+            postfix["val_ndcg@10"] = f"{score:.4f}"
+            if score > best[0]:
+                best = (score, epoch, {k: v.clone() for k, v in net.state_dict().items()})
+                stale = 0
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    bar.set_postfix(postfix)
+                    break
+        bar.set_postfix(postfix)
+    bar.close()
+    if best[2] is not None:
+        net.load_state_dict(best[2])
+        return net, curves, best[1]
+    return net, curves, epochs
+
+
+def fit(
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    progress: bool = True,
+) -> TrainedModel:
+    """Train on every rating in `dataset` (a validation slice picks the epoch count)."""
+    cfg = config or TrainConfig()
+    if cfg.objective not in ("softmax", "mse"):
+        raise ValueError(f"unknown objective {cfg.objective!r}; use 'softmax' or 'mse'")
+    if len(dataset.ratings) == 0:
+        raise ValueError("the dataset has no ratings to train on")
+    torch.set_num_threads(max(1, cfg.threads))
+    t0 = time.perf_counter()
+    curves: dict[str, list[float]] = {}
+    epochs = cfg.epochs
+    if cfg.val_share > 0:
+        fit_ds, held = _split_validation(dataset, cfg.val_share)
+        fs_fit = build_feature_space(fit_ds)
+        validation = _build_validation(fs_fit, held)
+        if validation.queries:
+            _, curves, epochs = _run(fs_fit, cfg, cfg.epochs, validation, progress)
+    fs = build_feature_space(dataset)
+    net, final_curves, _ = _run(fs, cfg, epochs, None, progress)
+    curves = {**curves, "final_train_loss": final_curves["train_loss"]}
+    net.eval()
+    with torch.inference_mode():
+        movie_emb = net.movie_embeddings().numpy().astype(np.float32)
+    model_cfg = asdict(cfg.model_config())
+    train_cfg = {**asdict(cfg), "epochs_run": epochs, "seconds": time.perf_counter() - t0}
+    return TrainedModel(
+        features=fs,
+        network=net,
+        movie_embeddings=movie_emb,
+        temperature=cfg.temperature,
+        dataset_name=dataset.name,
+        model_config=model_cfg,
+        train_config=train_cfg,
+        curves=curves,
+    )
+
+
+# --------------------------------------------------------------------------- command
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a two-tower model and write a model bundle",
+        description="Train the two-tower model on a dataset and write a bundle "
+        "(weights, embeddings, Annoy index, manifest) to --out.",
+    )
+    p.add_argument("--dataset", default="default", help="dataset name or directory")
+    p.add_argument("--out", required=True, type=Path, help="bundle directory to write")
+    p.add_argument("--name", default=None, help="bundle name (default: the --out folder name)")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value, help=f"(default {value})")
+    p.set_defaults(func=main)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+
+
+def main(args: argparse.Namespace, write: Callable | None = None) -> int:
+    from recsys.bundle import write_bundle
+    from recsys.data import DataError, load_dataset
+    from recsys.download import resolve_dataset
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    try:
+        path = resolve_dataset(args.dataset)
+        dataset = load_dataset(path)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        print(f"movierec train: {exc}", file=sys.stderr)
+        return 2
+    cfg = config_from_args(args)
+    model = fit(dataset, cfg)
+    out = write_bundle(model, dataset, args.out)
+    secs = model.train_config["seconds"]
+    print(f"trained on {dataset.name} in {secs:.1f} s; bundle written to {out}")
+    return 0
+
+
+__all__ = ["TrainConfig", "fit", "add_parser", "main", "pd"]

@@ -1,0 +1,1 @@
+"""The MCP adapter over `recsys`: tool schemas, errors, transports."""

@@ -1,0 +1,321 @@
+"""The MCP server: five read-only tools and three resources over one loaded `Recommender`.
+
+`build_server(recommender)` returns an `MCPServer` ready for any transport.
+The recommender is loaded once per process, before the server starts (see
+`server.commands`), and shared by every session; tools are plain functions
+that the SDK runs on worker threads, so the only shared state is the
+recommender, which is safe for concurrent calls.
+
+Arguments are checked twice: first here, against a model built from each
+tool's signature that forbids unknown names, so that a mistake gets a message
+naming the argument, what it expected and the valid names; then by the SDK
+itself, which then cannot fail.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from recsys import __version__
+from recsys.recommender import Filters, Recommender, UnknownGenreError
+from server import render, schemas
+from server.errors import argument_error, tool_errors, unknown_arguments
+from server.schemas import (
+    AgeArg,
+    AnchorArg,
+    Count,
+    ExcludeGenresArg,
+    ExcludeSeenArg,
+    GenderArg,
+    GenresFilterArg,
+    LikedMoviesArg,
+    MovieIdArg,
+    OccupationArg,
+    QueryArg,
+    StatedGenresArg,
+    UserIdArg,
+    YearMaxArg,
+    YearMinArg,
+)
+
+log = logging.getLogger("movierec.server")
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
+)
+
+INSTRUCTIONS = """\
+Personal movie recommendations from a two-tower model trained on MovieLens ratings.
+- A known MovieLens user id: recommend_for_user.
+- A person described in words (liked genres, optionally age, occupation, gender, movies they
+  liked): recommend_for_preferences. Prefer this for new people.
+- "More like <movie>": similar_movies. Titles are matched loosely; ids are exact.
+- Looking a title up: search_movies, then get_movie for its details.
+All list tools take k (1-100) and the filters genres (ANY of), exclude_genres, year_min, year_max,
+applied before the cut to k. Valid genre names: resource movierec://genres; the model's dataset,
+size and evaluation: resource movierec://model."""
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """One tool's argument check: its valid names, a model forbidding others, its JSON schema."""
+
+    model: type[BaseModel]
+    schema: dict[str, Any]
+
+    def check(self, tool: str, arguments: dict[str, Any]) -> None:
+        unknown = [name for name in arguments if name not in self.model.model_fields]
+        if unknown:
+            raise unknown_arguments(tool, unknown, self.schema)
+        try:
+            self.model.model_validate(arguments)
+        except ValidationError as exc:
+            raise argument_error(tool, exc, self.schema) from None
+
+
+def _gate_for(fn: Callable[..., Any]) -> _Gate:
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (hints[param.name], default)
+    model = create_model(
+        f"{fn.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return _Gate(model=model, schema=model.model_json_schema())
+
+
+class MovierecServer(MCPServer):
+    """An MCPServer whose tools reject unknown or malformed arguments with readable messages.
+
+    `call_tool` is the SDK's public entry for a tools/call; a `ToolError` raised
+    there reaches the client as an isError result carrying exactly our text.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gates: dict[str, _Gate] = {}
+
+    def read_only_tool(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self.add_tool(fn, annotations=READ_ONLY)
+        self._gates[fn.__name__] = _gate_for(fn)
+        return fn
+
+    async def list_tools(self) -> list[Any]:
+        tools = await super().list_tools()
+        for tool in tools:
+            if tool.name in self._gates:
+                # Tell clients up front what call_tool enforces.
+                tool.input_schema = {**tool.input_schema, "additionalProperties": False}
+        return tools
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        gate = self._gates.get(name)
+        if gate is not None:
+            gate.check(name, arguments)
+        return await super().call_tool(name, arguments, context)
+
+
+def _answer(result: BaseModel, text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=result.model_dump(mode="json"),
+    )
+
+
+def _genres(rec: Recommender, argument: str, names: Sequence[str] | None) -> tuple[str, ...]:
+    try:
+        return rec.canonical_genres(names or ())
+    except UnknownGenreError as exc:
+        raise ToolError(f"{argument}: {exc}") from exc
+
+
+def _filters(
+    rec: Recommender,
+    genres: Sequence[str] | None,
+    exclude_genres: Sequence[str] | None,
+    year_min: int | None,
+    year_max: int | None,
+) -> Filters:
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise ToolError(
+            f"year_min ({year_min}) is after year_max ({year_max}); swap them, or drop one to "
+            "leave that end open."
+        )
+    return Filters(
+        genres=_genres(rec, "genres", genres),
+        exclude_genres=_genres(rec, "exclude_genres", exclude_genres),
+        year_min=year_min,
+        year_max=year_max,
+    )
+
+
+def _search_results(query: str, movies: Sequence[Any]) -> schemas.SearchResults:
+    items = [
+        schemas.Item(
+            rank=rank,
+            movie_id=int(m.movie_id),
+            title=m.title,
+            year=m.year,
+            genres=list(m.genres),
+            score=round(1.0 / rank, 4),
+            reason=f"Title matches {query!r}.",
+        )
+        for rank, m in enumerate(movies, start=1)
+    ]
+    note = None if items else f"No title matched {query!r}; try fewer or different words."
+    return schemas.SearchResults(query=query, items=items, note=note)
+
+
+def build_server(rec: Recommender) -> MovierecServer:
+    """The MCP server over one loaded recommender."""
+    mcp = MovierecServer(name="movierec", instructions=INSTRUCTIONS, version=__version__)
+
+    @mcp.read_only_tool
+    def recommend_for_user(
+        user_id: UserIdArg,
+        k: Count = 10,
+        genres: GenresFilterArg = None,
+        exclude_genres: ExcludeGenresArg = None,
+        year_min: YearMinArg = None,
+        year_max: YearMaxArg = None,
+        exclude_seen: ExcludeSeenArg = True,
+    ) -> Annotated[CallToolResult, schemas.UserRecommendations]:
+        """Recommend movies for a known MovieLens user (by id), best first.
+
+        Returns the user's profile (demographics when the dataset has them, number of ratings,
+        favourite genres) and up to k movies with a score and a one-sentence reason.
+        """
+        with tool_errors("recommend_for_user", "check user_id (valid range in movierec://model)."):
+            filters = _filters(rec, genres, exclude_genres, year_min, year_max)
+            result = schemas.user_recommendations_from(
+                rec.for_user(user_id, k=k, filters=filters, exclude_seen=exclude_seen)
+            )
+            return _answer(result, render.user_text(result))
+
+    @mcp.read_only_tool
+    def recommend_for_preferences(
+        genres: StatedGenresArg,
+        age: AgeArg = None,
+        occupation: OccupationArg = None,
+        gender: GenderArg = None,
+        liked_movies: LikedMoviesArg = None,
+        k: Count = 10,
+        exclude_genres: ExcludeGenresArg = None,
+        year_min: YearMinArg = None,
+        year_max: YearMaxArg = None,
+    ) -> Annotated[CallToolResult, schemas.PreferenceRecommendations]:
+        """Recommend movies for a new person described by the genres they like.
+
+        Optionally add their age (years), occupation (free text), gender and movies they liked
+        (ids or titles). Returns what each input was understood as (and anything ignored, e.g.
+        demographics when the model was trained without them) and up to k movies.
+        """
+        with tool_errors("recommend_for_preferences", "retry with fewer or simpler inputs."):
+            stated = _genres(rec, "genres", genres)
+            filters = _filters(rec, None, exclude_genres, year_min, year_max)
+            result = schemas.preference_recommendations_from(
+                rec.for_preferences(
+                    stated,
+                    age=age,
+                    occupation=occupation,
+                    gender=gender,
+                    liked_movies=tuple(liked_movies or ()),
+                    k=k,
+                    filters=filters,
+                )
+            )
+            return _answer(result, render.preferences_text(result))
+
+    @mcp.read_only_tool
+    def similar_movies(
+        movie: AnchorArg,
+        k: Count = 10,
+        genres: GenresFilterArg = None,
+        exclude_genres: ExcludeGenresArg = None,
+        year_min: YearMinArg = None,
+        year_max: YearMaxArg = None,
+    ) -> Annotated[CallToolResult, schemas.SimilarMovies]:
+        """Movies most similar to one movie (cosine similarity of the model's movie embeddings).
+
+        The movie is an id or a title; the answer names the movie it resolved to and never
+        includes it. Works for movies with few or no ratings too (their genres and year count).
+        """
+        with tool_errors("similar_movies", "pass the movie's id (find it with search_movies)."):
+            filters = _filters(rec, genres, exclude_genres, year_min, year_max)
+            result = schemas.similar_movies_from(rec.similar_movies(movie, k=k, filters=filters))
+            return _answer(result, render.similar_text(result))
+
+    @mcp.read_only_tool
+    def search_movies(
+        query: QueryArg,
+        k: Count = 10,
+        genres: GenresFilterArg = None,
+        year_min: YearMinArg = None,
+        year_max: YearMaxArg = None,
+    ) -> Annotated[CallToolResult, schemas.SearchResults]:
+        """Find movies by title words (loose matching: 'the matrix', 'heat 1995'), best match first.
+
+        Use it to get the id of a movie before calling similar_movies or get_movie.
+        """
+        with tool_errors("search_movies", "retry with a shorter query."):
+            filters = _filters(rec, genres, None, year_min, year_max)
+            result = _search_results(query, rec.search(query, k=k, filters=filters))
+            return _answer(result, render.search_text(result))
+
+    @mcp.read_only_tool
+    def get_movie(movie_id: MovieIdArg) -> Annotated[CallToolResult, schemas.Movie]:
+        """One movie's details: title, year, genres, number of ratings and mean rating."""
+        with tool_errors("get_movie", "find the id with search_movies and retry."):
+            result = schemas.movie_from(rec.movie(movie_id))
+            return _answer(result, render.movie_text(result))
+
+    @mcp.resource(
+        "movierec://genres",
+        name="genres",
+        description="Valid genre names (case-insensitive; common aliases are accepted too).",
+        mime_type="application/json",
+    )
+    def genres_resource() -> str:
+        return json.dumps({"genres": list(rec.genres)}, indent=1)
+
+    @mcp.resource(
+        "movierec://occupations",
+        name="occupations",
+        description="The occupation vocabulary free-text occupations are mapped onto.",
+        mime_type="application/json",
+    )
+    def occupations_resource() -> str:
+        payload = {
+            "occupations": list(rec.occupations),
+            "demographics_used": rec.has_demographics,
+        }
+        if not rec.has_demographics:
+            payload["note"] = "This model was trained without demographics; occupation is ignored."
+        return json.dumps(payload, indent=1)
+
+    @mcp.resource(
+        "movierec://model",
+        name="model",
+        description="Model card: dataset, when trained, size, demographics used, evaluation.",
+        mime_type="application/json",
+    )
+    def model_resource() -> str:
+        lo, hi = rec.user_id_range()
+        card = {**rec.model_card(), "user_id_range": [lo, hi]}
+        return json.dumps(card, indent=1, default=str)
+
+    return mcp

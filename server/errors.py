@@ -1,0 +1,141 @@
+"""Turning every failure into a message an LLM can act on.
+
+Three kinds of failure reach a tool's caller, each as a tool error (isError)
+while the server keeps serving:
+
+- arguments that do not fit the tool (unknown names, wrong types, out of
+  range): `argument_error` names each bad argument, what it expected and the
+  valid argument names;
+- a request the library refuses (`RecommenderError`: unknown user, genre or
+  title, ambiguous title, contradictory filters): its message already says
+  what to do, and is passed on as is;
+- anything unexpected: logged to stderr with its traceback, and answered with
+  the tool's name and what to try, never the traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+from recsys.bundle import BundleError
+from recsys.recommender import RecommenderError
+
+log = logging.getLogger("movierec.server")
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says what to run or change."""
+
+
+def _expected(prop: Mapping[str, Any]) -> str:
+    """A short phrase for what one JSON-schema property accepts."""
+    if "anyOf" in prop:
+        options = [p for p in prop["anyOf"] if p.get("type") != "null"]
+        text = " or ".join(_expected(p) for p in options)
+        return text + (" (or null)" if len(options) < len(prop["anyOf"]) else "")
+    kind = prop.get("type")
+    if kind == "integer":
+        lo, hi = prop.get("minimum"), prop.get("maximum")
+        if lo is not None and hi is not None:
+            return f"an integer {lo}-{hi}"
+        return "an integer"
+    if kind == "string":
+        return f"a string of {prop.get('minLength', 0)}-{prop.get('maxLength', 'any')} characters"
+    if kind == "array":
+        inner = _expected(prop.get("items", {})) if prop.get("items") else "values"
+        limit = f"up to {prop['maxItems']} " if "maxItems" in prop else ""
+        return f"a list of {limit}items, each {inner}"
+    if kind == "boolean":
+        return "true or false"
+    return kind or "a value"
+
+
+def usage(schema: Mapping[str, Any]) -> str:
+    """'Arguments: user_id (required, an integer); k (an integer 1-100, default 10); ...'."""
+    required = set(schema.get("required", ()))
+    parts = []
+    for name, prop in schema.get("properties", {}).items():
+        bits = ["required"] if name in required else []
+        bits.append(_expected(prop))
+        if name not in required:
+            bits.append(f"default {json.dumps(prop.get('default'))}")
+        parts.append(f"{name} ({', '.join(bits)})")
+    return "Arguments: " + "; ".join(parts) + "."
+
+
+def unknown_arguments(tool: str, unknown: list[str], schema: Mapping[str, Any]) -> ToolError:
+    valid = list(schema.get("properties", {}))
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return ToolError(
+        f"{tool} does not take argument(s) {', '.join(hints)}. "
+        f"Valid argument names: {', '.join(valid)}. {usage(schema)}"
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def argument_error(tool: str, exc: ValidationError, schema: Mapping[str, Any]) -> ToolError:
+    """One line per bad argument: what was given, what pydantic objected to, what is expected."""
+    props = schema.get("properties", {})
+    by_field: dict[str, list[str]] = {}
+    given: dict[str, Any] = {}
+    missing = False
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc") or ("arguments",)
+        field = str(loc[0])
+        if err["type"] == "missing":
+            by_field.setdefault(field, []).append("missing (it is required)")
+            missing = True
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if msg not in by_field.setdefault(field, []):
+            by_field[field].append(msg)
+        given.setdefault(field, err.get("input"))
+    lines = []
+    for field, msgs in by_field.items():
+        expected = _expected(props[field]) if field in props else "see below"
+        got = f" (got {_shown(given[field])})" if field in given else ""
+        lines.append(f"'{field}'{got}: {'; '.join(msgs)}. Expected {expected}.")
+    text = f"Invalid arguments for {tool}: " + " ".join(lines)
+    if missing or any(field not in props for field in by_field):
+        text += " " + usage(schema)
+    return ToolError(text)
+
+
+@contextmanager
+def tool_errors(tool: str, hint: str) -> Iterator[None]:
+    """Map what a tool body raises onto tool errors; `hint` says what to try after a crash."""
+    try:
+        yield
+    except ToolError:
+        raise
+    except RecommenderError as exc:
+        raise ToolError(str(exc)) from exc
+    except Exception as exc:
+        log.exception("%s failed unexpectedly", tool)
+        raise ToolError(
+            f"{tool} failed unexpectedly ({type(exc).__name__}); the details are in the server's "
+            f"log. The server is still running: {hint}"
+        ) from exc
+
+
+def bundle_startup_error(bundle_dir: object, exc: BundleError | OSError) -> StartupError:
+    return StartupError(
+        f"cannot load the model bundle at {bundle_dir}: {exc}\n"
+        "Point --model (or MOVIEREC_MODEL) at a bundle directory, or build one with "
+        "`movierec train` (see `movierec train --help`)."
+    )

@@ -1,0 +1,124 @@
+"""Starting `movierec serve` as a child process and connecting a real MCP client to it.
+
+Shared by the demo, the tests and the benchmark, which all drive the server
+the way an assistant does: as a separate process over stdio or HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+
+def serve_argv(model: Path | str | None = None, *extra: str) -> list[str]:
+    """`python -m server ...` with this interpreter: the same as `movierec serve ...`."""
+    argv = [sys.executable, "-m", "server"]
+    if model is not None:
+        argv += ["--model", str(model)]
+    return argv + list(extra)
+
+
+def stdio_params(
+    model: Path | str | None = None, env: dict[str, str] | None = None
+) -> StdioServerParameters:
+    argv = serve_argv(model)
+    return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HttpServer:
+    process: subprocess.Popen
+    url: str
+    port: int
+    log: IO[str]
+
+    def stderr(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+
+def _wait_ready(server: HttpServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {server.process.returncode}:\n{server.stderr()[-3000:]}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server not ready after {timeout} s:\n{server.stderr()[-3000:]}")
+
+
+@contextmanager
+def http_server(
+    model: Path | str | None,
+    *,
+    token: str | None = None,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+) -> Iterator[HttpServer]:
+    """`movierec serve --transport http` on a free loopback port, stopped on exit."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MOVIEREC_TOKEN"}
+    if token:
+        env["MOVIEREC_TOKEN"] = token
+    env.update(extra_env or {})
+    argv = serve_argv(model, "--transport", "http", "--port", str(port))
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        server = HttpServer(process, f"http://127.0.0.1:{port}/mcp", port, log)
+        try:
+            _wait_ready(server, timeout)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@asynccontextmanager
+async def http_client(url: str, token: str | None = None) -> Any:
+    """A connected MCP client over streamable HTTP, sending the bearer token when given."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            yield client
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) of a process, in kB, from /proc."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out

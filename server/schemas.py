@@ -1,0 +1,290 @@
+"""The MCP boundary's types: argument types for the tools and the result models they return.
+
+Argument types carry the limits every tool enforces (k in 1..100, strings of
+1-200 characters, lists of at most 20 items, ages 1..120) and the descriptions
+an LLM reads in each tool's inputSchema. Result models are what each tool
+publishes as its outputSchema and returns as structuredContent; they are
+built from the library's frozen dataclasses by the `*_from` functions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from recsys.recommender import (
+    Interpretation,
+    MovieInfo,
+    PreferenceResult,
+    Recommendation,
+    SimilarResult,
+    UserProfile,
+    UserResult,
+)
+
+MAX_TEXT = 200
+MAX_LIST = 20
+MAX_K = 100
+YEAR_MIN, YEAR_MAX = 1870, 2100
+
+
+def _no_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; a boolean where a number belongs is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+def _json_list(text: str) -> Any:
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+    return None
+
+
+def _as_name_list(value: Any) -> Any:
+    """Accept what LLM clients send for a list of names: a list, a JSON array, or "a, b"."""
+    if isinstance(value, str):
+        text = value.strip()
+        parsed = _json_list(text)
+        if parsed is not None:
+            return parsed
+        return [part.strip() for part in text.split(",") if part.strip()] or [text]
+    return value
+
+
+def _as_ref_list(value: Any) -> Any:
+    """Like `_as_name_list`, but a bare string is one title: titles contain commas."""
+    if isinstance(value, str):
+        parsed = _json_list(value.strip())
+        return parsed if parsed is not None else [value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
+# Constraints come before the BeforeValidators so they land in the JSON schema as
+# minimum/maximum/maxItems (the validators still run first).
+Count = Annotated[
+    int,
+    Field(ge=1, le=MAX_K, description=f"How many results to return (1-{MAX_K})."),
+    BeforeValidator(_no_bool),
+]
+Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX), BeforeValidator(_no_bool)]
+GenreList = Annotated[list[Text], Field(max_length=MAX_LIST), BeforeValidator(_as_name_list)]
+MovieRef = Annotated[int, BeforeValidator(_no_bool)] | Text
+
+UserIdArg = Annotated[
+    int,
+    BeforeValidator(_no_bool),
+    Field(description="A user id from the training data (see the model card for the range)."),
+]
+GenresFilterArg = Annotated[
+    GenreList | None,
+    Field(
+        description="Keep only movies with ANY of these genres (case-insensitive; aliases such as "
+        "'sci fi' or 'kids' work; the list is in resource movierec://genres)."
+    ),
+]
+ExcludeGenresArg = Annotated[
+    GenreList | None, Field(description="Drop every movie that has ANY of these genres.")
+]
+YearMinArg = Annotated[Year | None, Field(description="Keep movies released in or after this year.")]
+YearMaxArg = Annotated[Year | None, Field(description="Keep movies released in or before this year.")]
+StatedGenresArg = Annotated[
+    GenreList,
+    Field(
+        min_length=1,
+        description="Genres the person likes, e.g. ['comedy', 'sci-fi'] (case-insensitive, aliases "
+        "accepted; valid names in resource movierec://genres).",
+    ),
+]
+AgeArg = Annotated[
+    Annotated[int, Field(ge=1, le=120), BeforeValidator(_no_bool)] | None,
+    Field(description="The person's age in years (1-120)."),
+]
+OccupationArg = Annotated[
+    Text | None,
+    Field(
+        description="The person's occupation in free text ('software engineer', 'nurse'); mapped to "
+        "the closest entry of resource movierec://occupations."
+    ),
+]
+GenderArg = Annotated[
+    Text | None, Field(description="The person's gender: 'M'/'male' or 'F'/'female'.")
+]
+LikedMoviesArg = Annotated[
+    Annotated[list[MovieRef], Field(max_length=MAX_LIST), BeforeValidator(_as_ref_list)] | None,
+    Field(
+        description="Movies the person liked: ids or titles ('The Matrix', 'Heat 1995'); up to 20."
+    ),
+]
+AnchorArg = Annotated[
+    MovieRef,
+    Field(
+        description="The movie to start from: its id, or its title ('The Matrix', 'Heat (1995)'). "
+        "An ambiguous title gets an error listing the candidates with their ids."
+    ),
+]
+QueryArg = Annotated[
+    Text, Field(description="Words from the title, e.g. 'star wars' or 'godfather 1972'.")
+]
+ExcludeSeenArg = Annotated[
+    bool, Field(description="Leave out movies this user has already rated (default true).")
+]
+MovieIdArg = Annotated[
+    int, BeforeValidator(_no_bool), Field(description="The movie's id (from any other tool).")
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Movie(_Out):
+    movie_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    n_ratings: int = Field(description="Ratings this movie has in the training data.")
+    mean_rating: float | None = Field(description="Mean rating in the training data; null if none.")
+
+
+class Item(_Out):
+    rank: int = Field(description="1 for the best match.")
+    movie_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    score: float = Field(description="Model score; non-increasing down the list.")
+    reason: str = Field(description="One short sentence on why this movie is here.")
+
+
+class SimilarItem(Item):
+    similarity: float = Field(description="Cosine similarity to the anchor movie's embedding.")
+
+
+class User(_Out):
+    user_id: int
+    gender: str | None
+    age: str | None = Field(description="Age bracket, e.g. '25-34'; null when unknown.")
+    occupation: str | None
+    n_ratings: int
+    favourite_genres: list[str]
+
+
+class Interpreted(_Out):
+    genres: list[str] = Field(description="Canonical genres used.")
+    age: int | None
+    age_bucket: str | None
+    occupation: str | None = Field(description="The occupation vocabulary entry used.")
+    gender: str | None
+    liked_movies: list[Movie]
+    ignored: list[str] = Field(description="Each input that was not used, and why.")
+
+
+class UserRecommendations(_Out):
+    user: User
+    items: list[Item]
+    note: str | None = Field(description="Set when filters left fewer than k movies.")
+
+
+class PreferenceRecommendations(_Out):
+    interpreted: Interpreted
+    demographics_used: bool = Field(description="False when this model has no demographics.")
+    items: list[Item]
+    note: str | None
+
+
+class SimilarMovies(_Out):
+    movie: Movie = Field(description="The anchor movie the title or id resolved to.")
+    items: list[SimilarItem]
+    note: str | None
+
+
+class SearchResults(_Out):
+    query: str
+    items: list[Item]
+    note: str | None
+
+
+def movie_from(info: MovieInfo) -> Movie:
+    mean = None if info.mean_rating is None else round(float(info.mean_rating), 3)
+    return Movie(
+        movie_id=int(info.movie_id),
+        title=info.title,
+        year=info.year,
+        genres=list(info.genres),
+        n_ratings=int(info.n_ratings),
+        mean_rating=mean,
+    )
+
+
+def item_from(rec: Recommendation) -> Item:
+    return Item(
+        rank=rec.rank,
+        movie_id=int(rec.movie_id),
+        title=rec.title,
+        year=rec.year,
+        genres=list(rec.genres),
+        score=round(float(rec.score), 4),
+        reason=rec.reason,
+    )
+
+
+def similar_item_from(rec: Recommendation) -> SimilarItem:
+    similarity = 0.0 if rec.similarity is None else round(float(rec.similarity), 4)
+    return SimilarItem(**item_from(rec).model_dump(), similarity=similarity)
+
+
+def user_from(profile: UserProfile) -> User:
+    return User(
+        user_id=int(profile.user_id),
+        gender=profile.gender,
+        age=profile.age,
+        occupation=profile.occupation,
+        n_ratings=int(profile.n_ratings),
+        favourite_genres=list(profile.favourite_genres),
+    )
+
+
+def interpreted_from(interp: Interpretation) -> Interpreted:
+    return Interpreted(
+        genres=list(interp.genres),
+        age=interp.age,
+        age_bucket=interp.age_bucket,
+        occupation=interp.occupation,
+        gender=interp.gender,
+        liked_movies=[movie_from(m) for m in interp.liked_movies],
+        ignored=list(interp.ignored),
+    )
+
+
+def user_recommendations_from(result: UserResult) -> UserRecommendations:
+    return UserRecommendations(
+        user=user_from(result.user),
+        items=[item_from(r) for r in result.items],
+        note=result.note,
+    )
+
+
+def preference_recommendations_from(result: PreferenceResult) -> PreferenceRecommendations:
+    return PreferenceRecommendations(
+        interpreted=interpreted_from(result.interpreted),
+        demographics_used=result.demographics_used,
+        items=[item_from(r) for r in result.items],
+        note=result.note,
+    )
+
+
+def similar_movies_from(result: SimilarResult) -> SimilarMovies:
+    return SimilarMovies(
+        movie=movie_from(result.movie),
+        items=[similar_item_from(r) for r in result.items],
+        note=result.note,
+    )

@@ -1,0 +1,131 @@
+"""Shared fixtures: the real MovieLens data (when present) and tiny datasets.
+
+`tiny_dataset(fmt)` writes the same small dataset in one of the three
+MovieLens formats ("ml-1m", "ml-100k", "csv"), byte for byte as GroupLens
+lays them out, so every format should load to identical movies and ratings:
+
+  movie 1  "Toy Story (1995)"                   Animation|Children's|Comedy
+  movie 2  "Misérables, Les (1995)"             Drama|Musical   (latin-1 é in .dat/u.item)
+  movie 3  "Babylon 5 (1994-1998)"              Sci-Fi          (year range)
+  movie 4  "Untitled Project"                   no genre, no year, never rated
+  movie 5  "Shawshank Redemption, The (1994) "  Crime|Drama     (trailing space)
+  movie 6  '"Great Performances" Cats (1998)'   Musical         (double quotes)
+
+Users 1-3 (F / M / M; ages 15 / 30 / 61 years = ML-1M codes 1 / 25 / 56;
+occupations K-12 student / programmer / other) rate as in TINY_RATINGS.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+TINY_MOVIES: list[tuple[int, str, list[str]]] = [
+    (1, "Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
+    (2, "Misérables, Les (1995)", ["Drama", "Musical"]),
+    (3, "Babylon 5 (1994-1998)", ["Sci-Fi"]),
+    (4, "Untitled Project", []),
+    (5, "Shawshank Redemption, The (1994) ", ["Crime", "Drama"]),
+    (6, '"Great Performances" Cats (1998)', ["Musical"]),
+]
+# user id, gender, age code, occupation code, zip  (ML-1M users.dat)
+TINY_USERS_ML1M: list[tuple[int, str, int, int, str]] = [
+    (1, "F", 1, 10, "48067"),
+    (2, "M", 25, 12, "70072"),
+    (3, "M", 56, 0, "55117"),
+]
+# user id, age in years, gender, occupation, zip  (ML-100K u.user)
+TINY_USERS_ML100K: list[tuple[int, int, str, str, str]] = [
+    (1, 15, "F", "student", "85711"),
+    (2, 30, "M", "programmer", "94043"),
+    (3, 61, "M", "none", "32067"),
+]
+# user id, movie id, rating, timestamp
+TINY_RATINGS: list[tuple[int, int, int, int]] = [
+    (1, 1, 5, 978300760),
+    (1, 2, 3, 978300761),
+    (2, 1, 4, 978300762),
+    (2, 3, 2, 978300763),
+    (2, 5, 5, 978300764),
+    (3, 6, 1, 978300765),
+    (3, 1, 4, 978300766),
+]
+ML100K_GENRES = (
+    "unknown|Action|Adventure|Animation|Children's|Comedy|Crime|Documentary|Drama|Fantasy|"
+    "Film-Noir|Horror|Musical|Mystery|Romance|Sci-Fi|Thriller|War|Western"
+).split("|")
+
+
+def write_ml1m(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    movies = "".join(f"{i}::{t}::{'|'.join(g)}\n" for i, t, g in TINY_MOVIES)
+    (root / "movies.dat").write_bytes(movies.encode("latin-1"))
+    users = "".join(f"{u}::{g}::{a}::{o}::{z}\n" for u, g, a, o, z in TINY_USERS_ML1M)
+    (root / "users.dat").write_bytes(users.encode("latin-1"))
+    ratings = "".join(f"{u}::{m}::{r}::{t}\n" for u, m, r, t in TINY_RATINGS)
+    (root / "ratings.dat").write_bytes(ratings.encode("latin-1"))
+    return root
+
+
+def write_ml100k(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for movie_id, title, genres in TINY_MOVIES:
+        flags = [int(g in genres) for g in ML100K_GENRES]
+        flags[0] = int(not genres)  # the "unknown" flag
+        date = "" if movie_id == 4 else "01-Jan-1995"
+        url = f"http://us.imdb.com/M/title-exact?{movie_id}"
+        lines.append("|".join([str(movie_id), title, date, "", url, *map(str, flags)]) + "\n")
+    (root / "u.item").write_bytes("".join(lines).encode("latin-1"))
+    users = "".join(f"{u}|{a}|{g}|{o}|{z}\n" for u, a, g, o, z in TINY_USERS_ML100K)
+    (root / "u.user").write_bytes(users.encode("latin-1"))
+    ratings = "".join(f"{u}\t{m}\t{r}\t{t}\n" for u, m, r, t in TINY_RATINGS)
+    (root / "u.data").write_bytes(ratings.encode("latin-1"))
+    (root / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)))
+    return root
+
+
+def write_csv(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["movieId", "title", "genres"])
+    for movie_id, title, genres in TINY_MOVIES:
+        names = [("Children" if g == "Children's" else g) for g in genres]
+        writer.writerow([movie_id, title, "|".join(names) or "(no genres listed)"])
+    (root / "movies.csv").write_bytes(buf.getvalue().encode("utf-8"))
+    rows = "".join(f"{u},{m},{r:.1f},{t}\n" for u, m, r, t in TINY_RATINGS)
+    (root / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + rows)
+    (root / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,862\n")
+    return root
+
+
+WRITERS: dict[str, Callable[[Path], Path]] = {
+    "ml-1m": write_ml1m,
+    "ml-100k": write_ml100k,
+    "csv": write_csv,
+}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real MovieLens data directory (holding ml-100k, ml-latest-small)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real MovieLens data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Callable[[str], Path]:
+    """Factory: tiny_dataset("ml-1m" | "ml-100k" | "csv") -> directory with that format."""
+
+    def make(fmt: str) -> Path:
+        return WRITERS[fmt](tmp_path / fmt)
+
+    return make

@@ -1,0 +1,345 @@
+"""End to end: `python -m server` as a child process, driven by the real MCP client.
+
+Every test runs twice, over stdio and over streamable HTTP, each against one
+server per transport (on the synthetic model's bundle). Every tool and filter
+is called for real; every kind of bad input must come back as a tool error
+(isError) whose text says what to fix, and the next valid call must still
+succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_server_fixtures import (
+    UNRATED_MOVIE,
+    Session,
+    http_session,
+    seen_by,
+    server_bundle,
+    stdio_session,
+)
+
+from server.launch import http_server, serve_argv
+
+TOOLS = {
+    "recommend_for_user",
+    "recommend_for_preferences",
+    "similar_movies",
+    "search_movies",
+    "get_movie",
+}
+VALID_CALL = ("get_movie", {"movie_id": 1003})
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    return server_bundle()
+
+
+@pytest.fixture(scope="module", params=["stdio", "http"])
+def mcp(request: pytest.FixtureRequest, bundle: Path) -> Iterator[Session]:
+    if request.param == "stdio":
+        with stdio_session(bundle) as session:
+            yield session
+    else:
+        with http_server(bundle) as server, http_session(server.url) as session:
+            yield session
+
+
+def check_items(items: list[dict[str, Any]], k: int) -> None:
+    """The list contract every tool shares: ranks 1..n, fields present, scores non-increasing."""
+    assert len(items) <= k
+    assert [it["rank"] for it in items] == list(range(1, len(items) + 1))
+    for it in items:
+        assert set(it) >= {"rank", "movie_id", "title", "year", "genres", "score", "reason"}
+        assert isinstance(it["genres"], list)
+        assert it["reason"].strip() and "\n" not in it["reason"]
+    scores = [it["score"] for it in items]
+    assert scores == sorted(scores, reverse=True)
+    assert len({it["movie_id"] for it in items}) == len(items)
+
+
+# ------------------------------------------------------------------------ discovery
+
+
+def test_tools_list_shows_annotations_and_schemas(mcp: Session) -> None:
+    tools = {t.name: t for t in mcp.run(mcp.client.list_tools).tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is True
+        assert tool.annotations.idempotent_hint is True
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+        assert tool.description and len(tool.description) > 40
+        assert tool.input_schema["additionalProperties"] is False
+        for name, prop in tool.input_schema["properties"].items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+    k_schema = tools["recommend_for_user"].input_schema["properties"]["k"]
+    assert (k_schema["minimum"], k_schema["maximum"], k_schema["default"]) == (1, 100, 10)
+    for name in ("recommend_for_user", "recommend_for_preferences", "similar_movies"):
+        assert "items" in tools[name].output_schema["properties"]
+    assert "similarity" in json.dumps(tools["similar_movies"].output_schema)
+
+
+def test_resources_are_readable(mcp: Session) -> None:
+    listed = {str(r.uri) for r in mcp.run(mcp.client.list_resources).resources}
+    assert listed >= {"movierec://genres", "movierec://occupations", "movierec://model"}
+
+    def read(uri: str) -> dict[str, Any]:
+        contents = mcp.run(mcp.client.read_resource, uri).contents
+        return json.loads(contents[0].text)
+
+    assert "Sci-Fi" in read("movierec://genres")["genres"]
+    occupations = read("movierec://occupations")
+    assert "programmer" in occupations["occupations"]
+    assert occupations["demographics_used"] is True
+    card = read("movierec://model")
+    assert card["user_id_range"] == [1, 60]
+    text = json.dumps(card)
+    assert "synthetic" in text
+
+
+# ------------------------------------------------------------------------ tools
+
+
+def test_recommend_for_user(mcp: Session) -> None:
+    out = mcp.ok("recommend_for_user", {"user_id": 7, "k": 5})
+    user = out["user"]
+    assert user["user_id"] == 7
+    assert user["n_ratings"] == len(seen_by(7))
+    assert user["gender"] in ("M", "F") and user["age"] and user["occupation"]
+    assert user["favourite_genres"]
+    check_items(out["items"], 5)
+    assert len(out["items"]) == 5
+    assert not {it["movie_id"] for it in out["items"]} & seen_by(7)
+
+
+def test_recommend_for_user_exclude_seen_false_may_return_seen(mcp: Session) -> None:
+    seen = seen_by(3)
+    unseen = 94 - len(seen)
+    out = mcp.ok("recommend_for_user", {"user_id": 3, "k": unseen + 5})
+    assert len(out["items"]) <= unseen
+    out = mcp.ok("recommend_for_user", {"user_id": 3, "k": unseen + 5, "exclude_seen": False})
+    check_items(out["items"], unseen + 5)
+    assert {it["movie_id"] for it in out["items"]} & seen
+
+
+@pytest.mark.parametrize(
+    "tool,base",
+    [
+        ("recommend_for_user", {"user_id": 11}),
+        ("recommend_for_preferences", {"genres": ["Drama"]}),
+        ("similar_movies", {"movie": 1003}),
+        ("search_movies", {"query": "synthetic picture"}),
+    ],
+)
+def test_filters_apply_before_the_cut(mcp: Session, tool: str, base: dict[str, Any]) -> None:
+    k = 8
+    if tool != "recommend_for_preferences":
+        out = mcp.ok(tool, {**base, "k": k, "genres": ["comedy", "Sci Fi"]})
+        check_items(out["items"], k)
+        assert out["items"], "a genre filter that matches movies still returns some"
+        for it in out["items"]:
+            assert {"Comedy", "Sci-Fi"} & set(it["genres"])
+    if tool != "search_movies":
+        out = mcp.ok(tool, {**base, "k": k, "exclude_genres": ["drama", "action"]})
+        check_items(out["items"], k)
+        assert len(out["items"]) == k
+        for it in out["items"]:
+            assert not {"Drama", "Action"} & set(it["genres"])
+    out = mcp.ok(tool, {**base, "k": k, "year_min": 1970, "year_max": 1990})
+    check_items(out["items"], k)
+    assert out["items"]
+    for it in out["items"]:
+        assert it["year"] is not None and 1970 <= it["year"] <= 1990
+
+
+@pytest.mark.parametrize(
+    "tool,base",
+    [
+        ("recommend_for_user", {"user_id": 11}),
+        ("recommend_for_preferences", {"genres": ["Drama"]}),
+        ("similar_movies", {"movie": 1003}),
+    ],
+)
+def test_filters_that_leave_nothing_give_an_empty_list_and_a_note(
+    mcp: Session, tool: str, base: dict[str, Any]
+) -> None:
+    # The only Documentary (1004) is from 2001: nothing is a Documentary before 1960.
+    out = mcp.ok(tool, {**base, "year_max": 1960, "exclude_genres": [g for g in ALL_BUT_DOC]})
+    assert out["items"] == []
+    assert out["note"] and re.search(r"genre|year", out["note"], re.I)
+
+
+ALL_BUT_DOC = [
+    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Drama", "Fantasy",
+    "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War",
+    "Western",
+]  # fmt: skip
+
+
+def test_recommend_for_preferences_interprets_its_inputs(mcp: Session) -> None:
+    out = mcp.ok(
+        "recommend_for_preferences",
+        {
+            "genres": ["sci fi", "THRILLER"],
+            "age": 34,
+            "occupation": "software engineer",
+            "gender": "female",
+            "liked_movies": ["The Matrix", 1002],
+            "k": 6,
+        },
+    )
+    interp = out["interpreted"]
+    assert interp["genres"] == ["Sci-Fi", "Thriller"]
+    assert interp["age"] == 34 and interp["age_bucket"] == "25-34"
+    assert interp["occupation"] == "programmer"
+    assert interp["gender"] == "F"
+    assert [m["movie_id"] for m in interp["liked_movies"]] == [1003, 1002]
+    assert out["demographics_used"] is True
+    check_items(out["items"], 6)
+    assert len(out["items"]) == 6
+    assert not {1002, 1003} & {it["movie_id"] for it in out["items"]}
+
+
+def test_similar_movies_by_title_and_id(mcp: Session) -> None:
+    by_title = mcp.ok("similar_movies", {"movie": "the matrix", "k": 5})
+    assert by_title["movie"]["movie_id"] == 1003
+    check_items(by_title["items"], 5)
+    sims = [it["similarity"] for it in by_title["items"]]
+    assert all(-1.0 <= s <= 1.0 for s in sims)
+    assert 1003 not in {it["movie_id"] for it in by_title["items"]}
+    by_id = mcp.ok("similar_movies", {"movie": 1003, "k": 5})
+    assert by_id["items"] == by_title["items"]
+
+
+def test_similar_movies_works_for_an_unrated_movie(mcp: Session) -> None:
+    out = mcp.ok("similar_movies", {"movie": UNRATED_MOVIE, "k": 3})
+    assert out["movie"]["n_ratings"] == 0 and out["movie"]["mean_rating"] is None
+    assert len(out["items"]) == 3
+
+
+def test_search_and_get_movie(mcp: Session) -> None:
+    out = mcp.ok("search_movies", {"query": "heat", "k": 5})
+    check_items(out["items"], 5)
+    assert {1001, 1002} <= {it["movie_id"] for it in out["items"][:2]}
+    movie = mcp.ok("get_movie", {"movie_id": 1002})
+    assert movie["title"] == "Heat (1995)" and movie["year"] == 1995
+    assert movie["genres"] == ["Action", "Crime", "Thriller"]
+    assert movie["n_ratings"] > 0 and 1.0 <= movie["mean_rating"] <= 5.0
+
+
+# ------------------------------------------------------------------------ bad input
+
+BAD_INPUTS = [
+    # (tool, arguments, words the message must contain)
+    ("recommend_for_user", {"user_id": "seven"}, ["user_id", "integer"]),
+    ("recommend_for_user", {"user_id": 7, "k": "many"}, ["'k'", "integer"]),
+    ("recommend_for_user", {"user_id": 7, "genres": 5}, ["genres", "list"]),
+    ("recommend_for_user", {"user_id": 7, "exclude_seen": "perhaps"}, ["exclude_seen"]),
+    ("recommend_for_user", {"userid": 7}, ["userid", "user_id", "Valid argument names"]),
+    ("recommend_for_user", {"user_id": 7, "limit": 5}, ["limit", "Valid argument names"]),
+    ("recommend_for_user", {"user_id": 7, "k": 0}, ["'k'", "1-100"]),
+    ("recommend_for_user", {"user_id": 7, "k": 101}, ["'k'", "1-100"]),
+    ("recommend_for_user", {"user_id": 999}, ["999", "1", "60"]),
+    ("recommend_for_user", {"user_id": 7, "genres": ["comdy"]}, ["comdy", "Comedy"]),
+    ("recommend_for_user", {"user_id": 7, "exclude_genres": ["westrn"]}, ["Western"]),
+    ("recommend_for_user", {"user_id": 7, "year_min": 2000, "year_max": 1990}, ["year_min"]),
+    ("recommend_for_user", {"user_id": 7, "year_min": 1200}, ["year_min", "1870"]),
+    ("recommend_for_user", {}, ["user_id", "required"]),
+    ("recommend_for_preferences", {"genres": ["Drama"], "age": 0}, ["age", "1-120"]),
+    ("recommend_for_preferences", {"genres": ["Drama"], "age": 121}, ["age", "1-120"]),
+    ("recommend_for_preferences", {"genres": []}, ["genres"]),
+    ("recommend_for_preferences", {"genres": ["Drama"] * 21}, ["genres", "20"]),
+    ("recommend_for_preferences", {"genres": ["horrror"]}, ["horrror", "Horror"]),
+    ("recommend_for_preferences", {"genres": ["Drama"], "occupation": "x" * 201}, ["200"]),
+    ("recommend_for_preferences", {"genres": ["Drama"], "liked_movies": ["zzqxv"]}, ["zzqxv"]),
+    ("recommend_for_preferences", {"genres": ["Drama"], "liked_movies": [1] * 21}, ["20"]),
+    ("similar_movies", {"movie": "Heat"}, ["1001", "1002"]),
+    ("similar_movies", {"movie": ""}, ["movie"]),
+    ("similar_movies", {"movie": "   "}, ["movie"]),
+    ("similar_movies", {"movie": "qqqzzzxxx"}, ["qqqzzzxxx"]),
+    ("similar_movies", {"movie": 424242}, ["424242"]),
+    ("similar_movies", {"movie": 1003, "k": -3}, ["'k'"]),
+    ("search_movies", {"query": ""}, ["query"]),
+    ("search_movies", {"query": "a" * 201}, ["query", "200"]),
+    ("search_movies", {"query": "heat", "genres": ["nope"]}, ["nope"]),
+    ("get_movie", {"movie_id": 424242}, ["424242"]),
+    ("get_movie", {"movie_id": True}, ["movie_id"]),
+    ("get_movie", {"movie_id": 1, "title": "x"}, ["title", "movie_id"]),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "words"), BAD_INPUTS)
+def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(
+    mcp: Session, tool: str, arguments: dict[str, Any], words: list[str]
+) -> None:
+    message = mcp.error(tool, arguments)
+    for word in words:
+        assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
+    assert "Traceback" not in message and 'File "' not in message
+    assert mcp.ok(*VALID_CALL)["movie_id"] == 1003
+
+
+def test_unknown_tool_is_an_error_too(mcp: Session) -> None:
+    assert "no_such_tool" in mcp.error("no_such_tool", {})
+    mcp.ok(*VALID_CALL)
+
+
+# ------------------------------------------------------------------------ start-up
+
+
+def run_serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*serve_argv(None), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_missing_bundle_stops_start_up_cleanly(tmp_path: Path) -> None:
+    done = run_serve("--model", str(tmp_path / "nowhere"))
+    assert done.returncode != 0
+    assert "movierec train" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_corrupt_bundle_stops_start_up_cleanly(tmp_path: Path, bundle: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    emb = broken / "movie_embeddings.npy"
+    emb.write_bytes(emb.read_bytes()[:-64] + b"\0" * 64)
+    done = run_serve("--model", str(broken))
+    assert done.returncode != 0
+    assert "movie_embeddings.npy" in done.stderr and "movierec train" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_model_from_environment(bundle: Path) -> None:
+    with stdio_session(None, env={"MOVIEREC_MODEL": str(bundle)}) as session:  # type: ignore[arg-type]
+        assert session.ok(*VALID_CALL)["title"] == "Matrix, The (1999)"
+
+
+def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], bundle: Path) -> None:
+    from server.cli import main
+
+    assert main([]) == 0
+    assert "movierec serve" in capsys.readouterr().out
+    assert main(["claude-config", "--model", str(bundle)]) == 0
+    entry = json.loads(capsys.readouterr().out)["mcpServers"]["movierec"]
+    command = Path(entry["command"])
+    assert command.is_absolute() and command.exists()
+    assert entry["args"][0] in ("serve", "-m")
+    assert entry["env"]["MOVIEREC_MODEL"] == str(bundle.resolve())
