@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from recsys.data import Dataset
 from recsys.splits import EvalUser, movie_genre_matrix
-from recsys.taste import LIKE_THRESHOLD
+from recsys.taste import LIKE_THRESHOLD, catalogue_genre_share, stated_genres
 from recsys.vocab import AGE_BUCKETS, GENRES
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,7 @@ class NaiveConfig:
     dim: int = 32
     hidden: int = 64
     seed: int = 0
+    threads: int = 1  # the towers are tiny: more threads only add contention
 
 
 class _Towers(nn.Module):
@@ -224,17 +225,17 @@ class NaiveTwoTower:
     mean_rating: float
     occupations: tuple[str, ...]
     has_demographics: bool
+    stated_profiles: bool  # every user's profile is their stated genres (cold-start protocol)
     curves: dict[str, list[float]]
 
     def user_features(self, users: Sequence[EvalUser]) -> np.ndarray:
         stated = _stated_matrix(users)
-        prof = np.zeros_like(stated)
-        for r, u in enumerate(users):
-            if u.known:
-                prof[r] = _genre_share(self.data.movie_genres, self.data.liked_items(u.user_id))
-            else:
-                total = stated[r].sum()
-                prof[r] = stated[r] / total if total > 0 else 0.0
+        prof = stated / np.maximum(stated.sum(1, keepdims=True), 1.0)
+        if not self.stated_profiles:
+            for r, u in enumerate(users):
+                if u.known:
+                    liked = self.data.liked_items(u.user_id)
+                    prof[r] = _genre_share(self.data.movie_genres, liked)
         demo = _demographic_onehot(
             [u.gender for u in users],
             [u.age for u in users],
@@ -302,7 +303,28 @@ def _movie_features(data: TrainData) -> np.ndarray:
 
 
 def fit_naive_two_tower(
-    data: TrainData, cfg: NaiveConfig = NaiveConfig(), progress: bool = False
+    data: TrainData,
+    cfg: NaiveConfig = NaiveConfig(),
+    progress: bool = False,
+    stated_profiles: bool = False,
+) -> NaiveTwoTower:
+    """Train by MSE on the ratings of `data`.
+
+    stated_profiles: describe every user, in training too, by the genres they
+    would state (`taste.stated_genres` of their likes) instead of the genre
+    share of their likes; used for cold-start users, who have nothing else,
+    so the user tower is trained on the inputs it will be given.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))
+    try:
+        return _fit_naive(data, cfg, progress, stated_profiles)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_naive(
+    data: TrainData, cfg: NaiveConfig, progress: bool, stated_profiles: bool
 ) -> NaiveTwoTower:
     ds = data.dataset
     torch.manual_seed(cfg.seed)
@@ -312,22 +334,31 @@ def fit_naive_two_tower(
         occupations = tuple(sorted({str(o) for o in ds.users["occupation"].dropna()}))
     movie_x = torch.from_numpy(_movie_features(data))
 
-    # One feature row per training user: liked-genre share + demographics.
+    # One feature row per training user: genre profile + demographics.
     uids = np.array(sorted(data.histories), dtype=np.int64)
-    train_users = [EvalUser(user_id=int(u), known=True, stated_genres=()) for u in uids]
+    share = catalogue_genre_share(data.movie_genres)
+    stated = [
+        stated_genres(data.movie_genres, data.liked_items(int(u)), GENRES, catalogue_share=share)
+        if stated_profiles
+        else ()
+        for u in uids
+    ]
+    demo = pd.DataFrame(index=uids, columns=["gender", "age", "occupation"], dtype=object)
     if ds.has_demographics:
-        u = ds.users.set_index("user_id").reindex(uids)
-        train_users = [
-            EvalUser(
-                user_id=int(uid),
-                known=True,
-                stated_genres=(),
-                gender=None if pd.isna(g) else str(g),
-                age=None if pd.isna(a) else int(a),
-                occupation=None if pd.isna(o) else str(o),
-            )
-            for uid, g, a, o in zip(uids, u["gender"], u["age"], u["occupation"], strict=True)
-        ]
+        demo = ds.users.set_index("user_id").reindex(uids)
+    train_users = [
+        EvalUser(
+            user_id=int(uid),
+            known=True,
+            stated_genres=st,
+            gender=None if pd.isna(g) else str(g),
+            age=None if pd.isna(a) else int(a),
+            occupation=None if pd.isna(o) else str(o),
+        )
+        for uid, st, g, a, o in zip(
+            uids, stated, demo["gender"], demo["age"], demo["occupation"], strict=True
+        )
+    ]
     n_user_in = len(GENRES) + 2 + len(AGE_BUCKETS) + len(occupations)
     net = _Towers(movie_x.shape[1], n_user_in, cfg)
     model = NaiveTwoTower(
@@ -337,6 +368,7 @@ def fit_naive_two_tower(
         mean_rating=float(data.rating_value.mean()),
         occupations=occupations,
         has_demographics=ds.has_demographics,
+        stated_profiles=stated_profiles,
         curves={"train_loss": []},
     )
     user_x = torch.from_numpy(model.user_features(train_users))
@@ -356,8 +388,7 @@ def fit_naive_two_tower(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            loss = loss.detach()
-            total += loss.item() * len(b)
+            total += loss.detach().item() * len(b)
         model.curves["train_loss"].append(total / max(n, 1))
     with torch.inference_mode():
         model.movie_embeddings = net.movie(movie_x).numpy()

@@ -27,8 +27,14 @@ Cleaning rules, the same for every format:
 - a (user, movie) pair rated more than once keeps its latest rating (by
   timestamp; on a tie the later line); the others are dropped with a
   warning and counted in `duplicate_ratings`; `strict=True` makes them an error.
+- a genre name outside `vocab.GENRES` (after aliases such as "Children's")
+  is ignored with a warning; `strict=True` makes it an error.
 - a movie or user id listed twice in its own file is always an error.
 - ratings keep their file order; movies and users are sorted by id.
+- encodings: CSV bytes that are not UTF-8 are an error naming the line.
+  latin-1 accepts every byte, so the .dat/u.* files cannot fail that way;
+  a movies.dat/u.item that is valid UTF-8 with non-ASCII text was re-saved
+  as UTF-8 and is read as such, with a warning, rather than garbled.
 """
 
 from __future__ import annotations
@@ -168,6 +174,11 @@ def load_dataset(path: str | Path, *, strict: bool = False, name: str | None = N
         users = _sorted_unique(tables.users, "user_id", "user", files["users"])
     ratings, dropped = _drop_unknown(tables.ratings, movies, users, files, strict)
     ratings, duplicates = _drop_duplicates(ratings, files["ratings"], strict)
+    if not len(ratings):
+        raise DataError(
+            f"{files['ratings']}: none of its ratings refer to a listed movie and user; "
+            f"check that {files['movies'].name} belongs to the same dataset."
+        )
     if users is None:
         users = formats.users_from_ratings(ratings)
     return Dataset(
@@ -236,18 +247,27 @@ def _drop_unknown(
     return ratings[~bad].reset_index(drop=True), count
 
 
-def _drop_duplicates(ratings: pd.DataFrame, path: Path, strict: bool) -> tuple[pd.DataFrame, int]:
+def _pair_keys(ratings: pd.DataFrame) -> np.ndarray:
+    """One int64 per (user, movie) pair, equal exactly when the pairs are."""
     users = ratings["user_id"].to_numpy()
     movies = ratings["movie_id"].to_numpy()
-    span = int(movies.max()) + 1 if len(movies) else 1
-    if len(users) and int(users.max()) < (2**62) // span:
-        # One int64 key hashes far faster than a two-column duplicated().
-        key = pd.Series(users * span + movies)
-    else:
-        key = pd.Series(list(zip(users, movies, strict=True)), dtype=object)
-    repeated = key.duplicated(keep=False)
-    if not repeated.any():
+    span = int(movies.max()) + 1
+    if int(users.max()) < (2**62) // span:
+        return users * span + movies
+    return ratings.groupby(["user_id", "movie_id"], sort=False).ngroup().to_numpy()
+
+
+def _drop_duplicates(ratings: pd.DataFrame, path: Path, strict: bool) -> tuple[pd.DataFrame, int]:
+    if not len(ratings):
         return ratings, 0
+    keys = _pair_keys(ratings)
+    # Files are grouped by user, so this user-major key is nearly sorted: a stable
+    # (merge) sort of it is several times faster than a hash-based duplicated().
+    ordered_keys = np.sort(keys, kind="stable")
+    if not (ordered_keys[1:] == ordered_keys[:-1]).any():
+        return ratings, 0
+    key = pd.Series(keys)
+    repeated = key.duplicated(keep=False)
     group = ratings[repeated.to_numpy()]
     # Stable sort by time: the last row per pair is the latest, file order breaking ties.
     ordered = group.sort_values("timestamp", kind="stable")

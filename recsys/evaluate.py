@@ -26,8 +26,8 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from recsys import baselines
 from recsys.data import Dataset
-from recsys.splits import EvalSplit, EvalUser, make_split, movie_genre_matrix, warm_split
+from recsys.splits import EvalSplit, EvalUser, make_split, warm_split
 from recsys.vocab import GENRES
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,9 @@ def _fit(method: str, split: EvalSplit, data: baselines.TrainData, config: EvalC
         return baselines.fit_genre_content(data), {}
     if method == "naive-two-tower":
         cfg = baselines.NaiveConfig(epochs=config.naive_epochs, seed=config.seed)
-        return baselines.fit_naive_two_tower(data, cfg, progress=config.progress), asdict(cfg)
+        cold = split.protocol == "C"
+        scorer = baselines.fit_naive_two_tower(data, cfg, config.progress, stated_profiles=cold)
+        return scorer, {**asdict(cfg), "profile": "stated genres" if cold else "liked-genre share"}
     if method == "ease":
         info: dict = {}
         lam = config.ease_lambda
@@ -417,13 +419,14 @@ def _jsonable(value):
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Write via a temporary sibling and rename, so a reader never sees half a file."""
+    # A plain new file (not mkstemp's 0600) so the result gets the usual permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -523,7 +526,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "evaluate",
         help="measure the model and the baselines under protocols W and C",
         description="Fit the two-tower model and the baselines on the same splits of a dataset "
-        "(W: last 20%% of each user's ratings; C: 20%% of users held out, described by "
+        "(W: last 20% of each user's ratings; C: 20% of users held out, described by "
         "demographics and 3 stated genres), print NDCG/Recall/HR/coverage@10, and write "
         "<out>/<dataset>.json plus plots.",
     )
@@ -595,7 +598,6 @@ __all__ = [
     "coverage_at_k",
     "evaluate_dataset",
     "hit_rate_at_k",
-    "movie_genre_matrix",
     "ndcg_at_k",
     "rank_split",
     "ranking_metrics",

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Dataset
-from recsys.taste import stated_genres
+from recsys.taste import catalogue_genre_share, stated_genres
 from recsys.vocab import AGE_BUCKETS, GENRES
 
 GENDERS: tuple[str, ...] = ("F", "M")
 AGE_CODES: tuple[int, ...] = tuple(AGE_BUCKETS)
-LIKE_THRESHOLD_SHARE = 0.8  # a "like" is a rating in the top fifth of the scale (4+ of 5)
+# A "like" is a rating at or above three quarters of the scale: 4+ on 1-5 and on 0.5-5.0,
+# the relevance threshold of the evaluation protocols.
+LIKE_THRESHOLD_SHARE = 0.75
 N_STATED_GENRES = 3
 YEAR_FIRST, YEAR_STEP, YEAR_BUCKETS = 1920, 5, 22  # 0 = unknown, 1 = before 1925, ...
 POP_BUCKETS = 18  # log2 buckets of the training rating count; 0 = never rated
@@ -63,10 +65,12 @@ class FeatureSpace:
     user_ratings: np.ndarray  # float32
     _movie_pos: dict[int, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     _user_pos: dict[int, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _genre_share: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_movie_pos", {int(m): i for i, m in enumerate(self.movie_ids)})
         object.__setattr__(self, "_user_pos", {int(u): i for i, u in enumerate(self.user_ids)})
+        object.__setattr__(self, "_genre_share", catalogue_genre_share(self.movie_genres))
 
     @property
     def n_movies(self) -> int:
@@ -78,8 +82,7 @@ class FeatureSpace:
 
     @property
     def like_threshold(self) -> float:
-        low, high = self.rating_scale
-        return low + LIKE_THRESHOLD_SHARE * (high - low) - 1e-6 if high > low else high
+        return like_threshold(self.rating_scale)
 
     def movie_index(self, movie_id: int) -> int | None:
         return self._movie_pos.get(int(movie_id))
@@ -96,7 +99,16 @@ class FeatureSpace:
         liked = items[ratings >= self.like_threshold]
         if len(liked) == 0:
             liked = items
-        return stated_genres(self.movie_genres, liked, self.genres, n=N_STATED_GENRES)
+        return self.stated_genres(liked)
+
+    def stated_genres(self, liked: np.ndarray) -> tuple[str, ...]:
+        return stated_genres(
+            self.movie_genres,
+            liked,
+            self.genres,
+            n=N_STATED_GENRES,
+            catalogue_share=self._genre_share,
+        )
 
     def known_user_query(self, user_index: int) -> UserQuery:
         items, ratings = self.history(user_index)
@@ -153,6 +165,11 @@ class FeatureSpace:
             rating_scale=(float(meta["rating_scale"][0]), float(meta["rating_scale"][1])),
             **arrays,
         )
+
+
+def like_threshold(rating_scale: tuple[float, float]) -> float:
+    low, high = rating_scale
+    return low + LIKE_THRESHOLD_SHARE * (high - low) - 1e-6 if high > low else high
 
 
 def _label(vocab: Sequence, code: int):

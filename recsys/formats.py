@@ -121,7 +121,7 @@ class Tables:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-_PANDAS_DTYPE = {"id": "int64", "int": "int64", "float": "float64", "text": "str"}
+_PANDAS_DTYPE = {"id": "int64", "int": "int64", "float": "float32", "text": "str"}
 
 
 # ---------------------------------------------------------------- raw file access
@@ -355,9 +355,6 @@ def _fast_read(
                 chunks.append(chunk)
                 bar.update(len(chunk))
         frame = pd.concat(chunks, ignore_index=True)
-    for f in spec.fields:
-        if f.kind == "float":
-            frame[f.name] = frame[f.name].astype("float32")
     return frame
 
 

@@ -24,11 +24,12 @@ from annoy import AnnoyIndex
 
 METRIC = "angular"
 SIDECAR_VERSION = 1
-DEFAULT_N_TREES = 50
+# Chosen with bench/bench_index.py (see bench/results/index.md): recall@10 >= 0.99
+# against exact search on ML-100K and ml-latest-small models, with a small file.
+DEFAULT_N_TREES = 10
 DEFAULT_SEED = 42
-# Nodes inspected per requested neighbour (Annoy's own default is n_trees per
-# neighbour); chosen with bench/bench_index.py, see bench/results/index.md.
-DEFAULT_SEARCH_K_PER_ITEM = 100
+# Candidates Annoy gathers per requested neighbour (its own default is n_trees).
+DEFAULT_SEARCH_K_PER_ITEM = 600
 
 # An `allowed` filter: a boolean mask over dense movies, or a predicate on a dense index.
 Allowed = np.ndarray | Callable[[int], bool] | None
@@ -214,7 +215,7 @@ class MovieIndex:
         """The exact top-k by cosine (numpy oracle), restricted to `allowed`."""
         v = _unit(vector, self.info.dimension)
         mask = self._mask(allowed)
-        return _top_k(self.embeddings @ v, k, mask)
+        return _top_k(row_dots(self.embeddings, v), k, mask)
 
     def query(
         self,
@@ -246,18 +247,24 @@ class MovieIndex:
             # Enough candidates if the filter were independent of the query; the loop
             # grows the request when it is not (seen movies cluster near the user).
             fetch = min(n, max(4 * want, math.ceil(1.5 * want * n / n_allowed) + want))
-        while mask is None or fetch <= n // 4:
-            # Past n/4 candidates one numpy pass over every movie is cheaper than Annoy.
-            sk = search_k if search_k is not None else self.info.search_k(fetch)
+        while True:
+            # The candidate pool is sized for the `want` results returned (search_k),
+            # and is at least Annoy's own default for the `fetch` asked of it.
+            base = search_k if search_k is not None else self.info.search_k(want)
+            sk = max(base, fetch * self.info.n_trees)
+            # Annoy gathers about search_k candidates; once that reaches the catalogue
+            # size, one exact numpy pass is both cheaper and exact.
+            if mask is not None and sk > n:
+                break
             cand = np.asarray(self._annoy.get_nns_by_vector(v, fetch, search_k=sk), dtype=np.int64)
             if mask is not None:
                 cand = cand[mask[cand]]
             if len(cand) >= want:
-                return _top_k(self.embeddings[cand] @ v, want, None, cand)
+                return _top_k(row_dots(self.embeddings[cand], v), want, None, cand)
             if fetch >= n:
                 break
             fetch = min(n, fetch * 4)
-        return _top_k(self.embeddings @ v, want, mask)
+        return _top_k(row_dots(self.embeddings, v), want, mask)
 
     def _mask(self, allowed: Allowed) -> np.ndarray | None:
         if allowed is None:
@@ -269,6 +276,16 @@ class MovieIndex:
         if mask.shape != (n,):
             raise ValueError(f"allowed mask has shape {mask.shape}, expected ({n},)")
         return mask
+
+
+def row_dots(matrix: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """matrix @ v without BLAS.
+
+    A multithreaded BLAS gemv on a busy machine waits for its thread pool:
+    measured 12 ms against 0.2 ms here for 9742 x 64 (bench/results/index.md).
+    einsum's own single-threaded loop keeps per-query latency predictable.
+    """
+    return np.einsum("ij,j->i", matrix, v)
 
 
 def _unit(vector: np.ndarray, dim: int) -> np.ndarray:

@@ -64,7 +64,9 @@ class MovieTower(nn.Module):
         self.genre = nn.Linear(n_genres, 32, bias=False)
         self.year = nn.Embedding(YEAR_BUCKETS, 16)
         self.pop = nn.Embedding(POP_BUCKETS, 16)
-        self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.dim, cfg.dropout)
+        # No dropout here: the tower runs over the whole catalogue every step, and
+        # id-embedding dropout already regularises it.
+        self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.dim, 0.0)
         self.ids = nn.Embedding(n_movies, cfg.dim) if cfg.id_embeddings else None
         if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=0.05)
@@ -104,9 +106,10 @@ class UserTower(nn.Module):
         counts = torch.diff(offsets, append=torch.tensor([items.shape[0]]))
         norm = counts.clamp(min=1).float().sqrt()[:, None]
         pooled_in = self.history(items, offsets, per_sample_weights=weights) / norm
-        pooled_mv = F.embedding_bag(
-            items, movie_emb, offsets, mode="sum", per_sample_weights=weights
-        ) / counts.clamp(min=1).float()[:, None]
+        pooled_mv = (
+            F.embedding_bag(items, movie_emb, offsets, mode="sum", per_sample_weights=weights)
+            / counts.clamp(min=1).float()[:, None]
+        )
         has_hist = (counts > 0).float()[:, None]
         x = torch.cat(
             [
@@ -222,9 +225,7 @@ class TrainedModel:
                 raise ValueError(f"unknown genre {g!r}; valid: {', '.join(fs.genres)}")
             if c not in canon:
                 canon.append(c)
-        history = tuple(
-            i for i in (fs.movie_index(m) for m in liked_movie_ids) if i is not None
-        )
+        history = tuple(i for i in (fs.movie_index(m) for m in liked_movie_ids) if i is not None)
         demo = fs.has_demographics
         return UserQuery(
             gender=gender if demo else None,
@@ -238,7 +239,12 @@ class TrainedModel:
 def save_model(model: TrainedModel, directory: Path) -> list[str]:
     """Write the weights (a plain state dict), config and feature arrays into `directory`."""
     directory = Path(directory)
-    torch.save(model.network.state_dict(), directory / WEIGHTS_FILE)
+    # Half precision halves the bundle; inference casts back to float32, and the
+    # served movie embeddings are saved separately in full precision.
+    state = {
+        k: v.half() if v.is_floating_point() else v for k, v in model.network.state_dict().items()
+    }
+    torch.save(state, directory / WEIGHTS_FILE)
     meta = {
         "dataset_name": model.dataset_name,
         "temperature": model.temperature,
@@ -259,7 +265,9 @@ def load_model(directory: Path) -> TrainedModel:
         cfg = ModelConfig(**meta["model_config"])
         network = TwoTower(fs, cfg)
         state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
-        network.load_state_dict(state)
+        network.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
         emb = np.load(directory / "movie_embeddings.npy", allow_pickle=False)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelError(

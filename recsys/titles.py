@@ -264,6 +264,19 @@ class TitleIndex:
                 return hits
         return np.empty(0, dtype=np.int64)
 
+    def _exact_text(self, text: str) -> np.ndarray:
+        """Exact matches for one reading of a query (year already removed)."""
+        hits = self._exact(*_query_forms(text))
+        variants, _ = split_title(text)
+        if len(hits) or variants == [text.strip()]:
+            return hits
+        # A whole MovieLens title typed back, "Seven (a.k.a. Se7en)": match its parts.
+        found = [self._exact(*_query_forms(v)) for v in variants]
+        common = found[0]
+        for f in found[1:]:
+            common = np.intersect1d(common, f)
+        return common if len(common) else np.unique(np.concatenate(found))
+
     def _prefix(self, key: str) -> np.ndarray:
         lo = bisect.bisect_left(self._sorted_keys, key)
         hi = bisect.bisect_left(self._sorted_keys, key + "\uffff")
@@ -316,7 +329,7 @@ class TitleIndex:
         if not full:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, np.empty(0, dtype=np.float64)
-        parts = [(self._exact(full, bare), EXACT)]
+        parts = [(self._exact_text(text), EXACT)]
         parts += [(self._prefix(key), PREFIX) for key in dict.fromkeys((full, bare))]
         parts.append((self._tokens(bare), TOKENS))
         idx = np.concatenate([p for p, _ in parts])
@@ -372,10 +385,7 @@ class TitleIndex:
         """
         wrong_year: np.ndarray | None = None
         for text, year, _explicit in _interpretations(query):
-            full, bare = _query_forms(text)
-            if not full:
-                continue
-            exact = self._exact(full, bare)
+            exact = self._exact_text(text)
             if not len(exact):
                 continue
             if year is not None:
@@ -407,9 +417,20 @@ class TitleIndex:
             return Resolution("found", best.index, candidates)
         return Resolution("ambiguous", None, candidates)
 
+    def closest(self, query: str, n: int = 5, min_ratio: float = 0.3) -> list[int]:
+        """The `n` most similar titles by spelling alone, for "did you mean" messages."""
+        scores: dict[int, float] = {}
+        for text, _, _ in _interpretations(query):
+            for form in dict.fromkeys(_query_forms(text)):
+                if form:
+                    for i, r in self._fuzzy(form).items():
+                        scores[i] = max(r, scores.get(i, 0.0))
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], -int(self.popularity[kv[0]])))
+        return [i for i, r in ranked[:n] if r >= min_ratio]
+
     def exact(self, query: str) -> np.ndarray:
         """Movies whose title (ignoring any year in the query) matches the query exactly."""
-        found = [self._exact(*_query_forms(text)) for text, _, _ in _interpretations(query)]
+        found = [self._exact_text(text) for text, _, _ in _interpretations(query)]
         return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
     def _by_popularity(self, indices: np.ndarray) -> tuple[int, ...]:

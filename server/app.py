@@ -28,7 +28,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from recsys import __version__
-from recsys.recommender import Filters, Recommender, UnknownGenreError
+from recsys.recommender import Filters, MovieInfo, Recommender, UnknownGenreError
 from server import render, schemas
 from server.errors import argument_error, tool_errors, unknown_arguments
 from server.schemas import (
@@ -163,7 +163,9 @@ def _filters(
     )
 
 
-def _search_results(query: str, movies: Sequence[Any]) -> schemas.SearchResults:
+def _search_results(query: str, movies: Sequence[MovieInfo]) -> schemas.SearchResults:
+    # The library ranks title matches (exact, prefix, words, spelling; then popularity) but
+    # returns no number, so the score is the reciprocal rank: it orders, it does not measure.
     items = [
         schemas.Item(
             rank=rank,
@@ -172,7 +174,7 @@ def _search_results(query: str, movies: Sequence[Any]) -> schemas.SearchResults:
             year=m.year,
             genres=list(m.genres),
             score=round(1.0 / rank, 4),
-            reason=f"Title matches {query!r}.",
+            reason=f"Title matches {query!r}; {m.n_ratings} ratings.",
         )
         for rank, m in enumerate(movies, start=1)
     ]

@@ -96,9 +96,9 @@ def default(args: argparse.Namespace) -> int:
         "\n"
         "  movierec serve            run the MCP server over stdio (--transport http for HTTP)\n"
         "  movierec claude-config    print the Claude Desktop config entry\n"
-        "  movierec data             fetch and inspect MovieLens datasets\n"
+        "  movierec data             download MovieLens datasets and show what they hold\n"
         "  movierec train            train a model and write a bundle\n"
-        "  movierec evaluate         evaluate a bundle\n"
+        "  movierec evaluate         measure the model and the baselines\n"
         "\n"
         "Run `movierec COMMAND --help` for a command's options."
     )
@@ -111,6 +111,15 @@ def configure_logging() -> None:
     )
     # The SDK logs every request at INFO; keep stderr to what a person needs.
     logging.getLogger("mcp").setLevel(logging.WARNING)
+
+
+def single_threaded_torch() -> None:
+    """One torch thread per call: each request's forward pass is a few small matrix products,
+    too small to gain from OpenMP threads, and idle OpenMP workers spin against the event
+    loop and the other worker threads (10x slower per call on a busy 2-core machine)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def load(model: Path):  # -> Recommender (imported lazily: it pulls in torch)
@@ -126,13 +135,23 @@ def load(model: Path):  # -> Recommender (imported lazily: it pulls in torch)
 
     try:
         return Recommender.load(model)
-    except (BundleError, OSError, ValueError) as exc:
+    except BundleError as exc:  # its message already says what to run
+        raise StartupError(f"cannot load the model bundle: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise StartupError(f"cannot load the model bundle at {model}: {exc}. {hint}") from exc
     except Exception as exc:  # a corrupt file can fail in numpy, torch or annoy
         log.debug("bundle load failed", exc_info=True)
         raise StartupError(
             f"cannot load the model bundle at {model} ({type(exc).__name__}: {exc}). {hint}"
         ) from exc
+
+
+def warm_up(recommender) -> None:
+    """One throwaway query, so the first caller does not pay for torch's first forward pass."""
+    try:
+        recommender.for_preferences(recommender.genres[:1], k=1)
+    except Exception:  # a failed warm-up only costs the first caller some time
+        log.warning("warm-up query failed; serving anyway", exc_info=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -144,6 +163,7 @@ def serve(args: argparse.Namespace) -> int:
             from server.auth import check_bind
 
             check_bind(config.host, config.token)
+        single_threaded_torch()
         recommender = load(config.model)
         from server.app import build_server
 
@@ -151,6 +171,7 @@ def serve(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"movierec serve: {exc}", file=sys.stderr)
         return 2
+    warm_up(recommender)
     log.info("loaded %s in %.2f s", config.model, time.perf_counter() - started)
 
     from server import transports
@@ -178,8 +199,11 @@ def claude_config(args: argparse.Namespace) -> int:
         command, argv = str(script), ["serve"]
     else:
         command, argv = sys.executable, ["-m", "server"]
-    entry = {"mcpServers": {args.name: {"command": command, "args": argv,
-                                         "env": {MODEL_ENV: str(model)}}}}
+    entry = {
+        "mcpServers": {
+            args.name: {"command": command, "args": argv, "env": {MODEL_ENV: str(model)}}
+        }
+    }
     print(json.dumps(entry, indent=2))
     print(
         "Merge this into claude_desktop_config.json (macOS: ~/Library/Application Support/"

@@ -25,7 +25,6 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from recsys.bundle import BundleError
 from recsys.recommender import RecommenderError
 
 log = logging.getLogger("movierec.server")
@@ -131,11 +130,3 @@ def tool_errors(tool: str, hint: str) -> Iterator[None]:
             f"{tool} failed unexpectedly ({type(exc).__name__}); the details are in the server's "
             f"log. The server is still running: {hint}"
         ) from exc
-
-
-def bundle_startup_error(bundle_dir: object, exc: BundleError | OSError) -> StartupError:
-    return StartupError(
-        f"cannot load the model bundle at {bundle_dir}: {exc}\n"
-        "Point --model (or MOVIEREC_MODEL) at a bundle directory, or build one with "
-        "`movierec train` (see `movierec train --help`)."
-    )

@@ -94,8 +94,12 @@ GenresFilterArg = Annotated[
 ExcludeGenresArg = Annotated[
     GenreList | None, Field(description="Drop every movie that has ANY of these genres.")
 ]
-YearMinArg = Annotated[Year | None, Field(description="Keep movies released in or after this year.")]
-YearMaxArg = Annotated[Year | None, Field(description="Keep movies released in or before this year.")]
+YearMinArg = Annotated[
+    Year | None, Field(description="Keep movies released in or after this year.")
+]
+YearMaxArg = Annotated[
+    Year | None, Field(description="Keep movies released in or before this year.")
+]
 StatedGenresArg = Annotated[
     GenreList,
     Field(
@@ -111,7 +115,8 @@ AgeArg = Annotated[
 OccupationArg = Annotated[
     Text | None,
     Field(
-        description="The person's occupation in free text ('software engineer', 'nurse'); mapped to "
+        description="The person's occupation in free text ('software engineer', 'nurse'); "
+        "mapped to "
         "the closest entry of resource movierec://occupations."
     ),
 ]
@@ -209,7 +214,9 @@ class SimilarMovies(_Out):
 
 class SearchResults(_Out):
     query: str
-    items: list[Item]
+    items: list[Item] = Field(
+        description="Best title match first (then the more rated movie); score is 1/rank."
+    )
     note: str | None
 
 

@@ -35,7 +35,9 @@ def transport_security(host: str) -> TransportSecuritySettings:
     header check is off there; `check_bind` has already made the token mandatory.
     """
     if host in _WILDCARDS:
-        log.warning("bound to %s: Host-header checking is off; the bearer token guards access", host)
+        log.warning(
+            "bound to %s: Host-header checking is off; the bearer token guards access", host
+        )
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = list(_LOOPBACK_NAMES)
     if not is_loopback(host):
@@ -43,8 +45,12 @@ def transport_security(host: str) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[*names, *(f"{n}:*" for n in names)],
-        allowed_origins=[f"{scheme}://{n}{port}" for n in names for scheme in ("http", "https")
-                         for port in ("", ":*")],
+        allowed_origins=[
+            f"{scheme}://{n}{port}"
+            for n in names
+            for scheme in ("http", "https")
+            for port in ("", ":*")
+        ],
     )
 
 

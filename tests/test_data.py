@@ -306,6 +306,14 @@ def test_ratings_of_unknown_users_are_dropped_in_ml1m(tiny_dataset):
         load_dataset(root, strict=True)
 
 
+def test_no_rating_left_after_dropping_unknown_movies_is_an_error(tiny_dataset):
+    root = tiny_dataset("csv")
+    (root / "movies.csv").write_text("movieId,title,genres\n77,Heat (1995),Drama\n")
+    with pytest.raises(DataError, match="none of its ratings refer to a listed movie"):
+        with pytest.warns(DataWarning):
+            load_dataset(root)
+
+
 def test_duplicate_ratings_keep_the_latest(tiny_dataset):
     root = tiny_dataset("ml-100k")
     with (root / "u.data").open("a") as fh:

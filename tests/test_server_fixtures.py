@@ -158,7 +158,7 @@ def text_of(result: CallToolResult) -> str:
 
 
 @contextmanager
-def stdio_session(model: Path, env: dict[str, str] | None = None) -> Iterator[Session]:
+def stdio_session(model: Path | None, env: dict[str, str] | None = None) -> Iterator[Session]:
     with start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(Client(stdio_params(model, env=env))) as client:
             yield Session(portal, client)

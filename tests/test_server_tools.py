@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,21 +315,33 @@ def test_missing_bundle_stops_start_up_cleanly(tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
-def test_corrupt_bundle_stops_start_up_cleanly(tmp_path: Path, bundle: Path) -> None:
-    import shutil
+def corrupt_embeddings(bundle: Path) -> str:
+    emb = bundle / "movie_embeddings.npy"
+    emb.write_bytes(emb.read_bytes()[:-64] + b"\0" * 64)
+    return "movie_embeddings.npy"
 
+
+def newer_format(bundle: Path) -> str:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return "format version"
+
+
+@pytest.mark.parametrize("damage", [corrupt_embeddings, newer_format])
+def test_broken_bundle_stops_start_up_cleanly(tmp_path: Path, bundle: Path, damage: Any) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(bundle, broken)
-    emb = broken / "movie_embeddings.npy"
-    emb.write_bytes(emb.read_bytes()[:-64] + b"\0" * 64)
+    what = damage(broken)
     done = run_serve("--model", str(broken))
     assert done.returncode != 0
-    assert "movie_embeddings.npy" in done.stderr and "movierec train" in done.stderr
+    assert what in done.stderr and "movierec train" in done.stderr
     assert "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
 def test_model_from_environment(bundle: Path) -> None:
-    with stdio_session(None, env={"MOVIEREC_MODEL": str(bundle)}) as session:  # type: ignore[arg-type]
+    with stdio_session(None, env={"MOVIEREC_MODEL": str(bundle)}) as session:
         assert session.ok(*VALID_CALL)["title"] == "Matrix, The (1999)"
 
 

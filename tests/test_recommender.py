@@ -1,0 +1,335 @@
+"""The Recommender on a bundle built from a real (tiny) trained model.
+
+The bundle comes from tests/test_bundle.py's `make_bundle`: 62 movies in
+five genre groups, 40 users who each like one group.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_bundle import GENRE_GROUPS, make_bundle
+
+from recsys.recommender import (
+    AmbiguousMovieError,
+    Filters,
+    InvalidArgumentError,
+    MovieNotFoundError,
+    Recommender,
+    UnknownGenreError,
+    UnknownUserError,
+)
+from recsys.vocab import AGE_BUCKETS
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory) -> Recommender:
+    return Recommender.load(make_bundle(tmp_path_factory.mktemp("rec") / "bundle"))
+
+
+@pytest.fixture(scope="module")
+def rec_nodemo(tmp_path_factory) -> Recommender:
+    out = tmp_path_factory.mktemp("nodemo") / "bundle"
+    return Recommender.load(make_bundle(out, demographics=False))
+
+
+def dense(rec: Recommender, movie_id: int) -> int:
+    return rec.bundle.model.features.movie_index(movie_id)
+
+
+def model_scores(rec: Recommender, query) -> np.ndarray:
+    return rec.bundle.model.score([query])[0]
+
+
+def assert_well_formed(items, k: int) -> None:
+    assert [it.rank for it in items] == list(range(1, len(items) + 1))
+    assert len(items) == k
+    scores = [it.score for it in items]
+    assert all(a >= b for a, b in zip(scores, scores[1:], strict=False))
+    assert len({it.movie_id for it in items}) == len(items)
+    assert all(it.reason for it in items)
+
+
+# --------------------------------------------------------------------------- known users
+
+
+def test_for_user_ranks_unseen_movies_by_model_score(rec: Recommender) -> None:
+    model = rec.bundle.model
+    res = rec.for_user(7, k=8)
+    assert_well_formed(res.items, 8)
+    seen, _ = model.user_history(7)
+    scores = model_scores(rec, model.known_user_query(7))
+    for it in res.items:
+        assert dense(rec, it.movie_id) not in set(seen.tolist())
+        assert it.score == pytest.approx(scores[dense(rec, it.movie_id)], abs=1e-3)
+    masked = scores.copy()
+    masked[seen] = -np.inf
+    want = set(model.features.movie_ids[np.argsort(-masked)[:8]].tolist())
+    assert {it.movie_id for it in res.items} == want
+
+
+def test_for_user_profile_and_reasons(rec: Recommender) -> None:
+    res = rec.for_user(7, k=5)
+    user = res.user
+    # synthetic_dataset: gender "MF"[u % 2], age code [1, 18, ...][u % 7], occupation u % 6.
+    assert user.user_id == 7 and user.gender == "F"
+    assert user.age == AGE_BUCKETS[1] and user.occupation == "academic/educator"
+    assert user.n_ratings == len(rec.bundle.model.user_history(7)[0])
+    assert set(user.favourite_genres) & set(GENRE_GROUPS[7 % 5])
+    liked_titles = {
+        rec.movie(int(rec.bundle.model.features.movie_ids[i])).title
+        for i, r in zip(*rec.bundle.model.user_history(7), strict=True)
+        if r >= 4
+    }
+    for it in res.items:
+        assert it.reason.startswith(("Because you liked", "Matches your favourite genres"))
+        if it.reason.startswith("Because you liked"):
+            assert any(t in it.reason for t in liked_titles)
+
+
+def test_for_user_learns_each_users_taste(rec: Recommender) -> None:
+    in_group = total = 0
+    for user_id in range(1, 41):
+        group = GENRE_GROUPS[user_id % 5]
+        for it in rec.for_user(user_id, k=5).items:
+            in_group += any(g in group for g in it.genres)
+            total += 1
+    # About a fifth of the catalogue is in any one group.
+    assert in_group / total >= 0.5
+
+
+def test_exclude_seen_false_may_return_seen(rec: Recommender) -> None:
+    seen = set(rec.bundle.model.user_history(7)[0].tolist())
+    res = rec.for_user(7, k=10, exclude_seen=False)
+    assert any(dense(rec, it.movie_id) in seen for it in res.items)
+
+
+def test_unknown_user(rec: Recommender) -> None:
+    assert rec.user_id_range() == (1, 40)
+    with pytest.raises(UnknownUserError, match=r"1\.\.40"):
+        rec.for_user(999)
+    with pytest.raises(InvalidArgumentError):
+        rec.for_user("7")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def test_filters_hold_and_still_fill_k(rec: Recommender) -> None:
+    f = Filters(
+        genres=("Horror", "Comedy"),
+        exclude_genres=("Romance",),
+        year_min=1965,
+        year_max=2020,
+        exclude_movie_ids=frozenset({13, 18}),
+    )
+    for items in (
+        rec.for_user(2, k=4, filters=f).items,
+        rec.for_preferences(["Drama"], k=4, filters=f).items,
+        rec.similar_movies(1, k=4, filters=f).items,
+    ):
+        assert len(items) == 4
+        for it in items:
+            assert set(it.genres) & {"Horror", "Comedy"}
+            assert "Romance" not in it.genres
+            assert 1965 <= it.year <= 2020
+            assert it.movie_id not in {13, 18}
+
+
+def test_filter_is_applied_before_the_cut(rec: Recommender) -> None:
+    # The only Western is never rated and ranks low, yet a Western filter finds it.
+    res = rec.for_preferences(["Horror"], k=3, filters=Filters(genres=("western",)))
+    assert [it.title for it in res.items] == ["Unrated Western (2001)"]
+    assert res.note is not None and "Only 1 of the 3" in res.note
+
+
+def test_filter_leaving_nothing_names_it(rec: Recommender) -> None:
+    res = rec.similar_movies(1, k=5, filters=Filters(year_min=2100))
+    assert res.items == ()
+    assert "year from 2100" in res.note
+    res = rec.for_user(3, k=5, filters=Filters(genres=("Horror",), exclude_genres=("Horror",)))
+    assert res.items == () and "together" in res.note
+
+
+def test_filter_validation(rec: Recommender) -> None:
+    with pytest.raises(InvalidArgumentError, match="year_min"):
+        rec.for_user(1, filters=Filters(year_min=2000, year_max=1990))
+    with pytest.raises(UnknownGenreError, match="Sci-Fi"):
+        rec.for_user(1, filters=Filters(genres=("scifu",)))
+    for k in (0, 101, 2.5):
+        with pytest.raises(InvalidArgumentError, match="k must be"):
+            rec.similar_movies(1, k=k)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- preferences
+
+
+def test_preferences_follow_stated_genres(rec: Recommender) -> None:
+    for genre in ("Horror", "Comedy", "Action", "War"):
+        res = rec.for_preferences([genre.lower()], k=5)
+        assert res.interpreted.genres == (genre,)
+        assert_well_formed(res.items, 5)
+        hits = [it for it in res.items if genre in it.genres]
+        assert len(hits) >= 3
+        assert all(f"Matches your genres: {genre}" in it.reason for it in hits)
+
+
+def test_preferences_scores_are_the_model_scores(rec: Recommender) -> None:
+    model = rec.bundle.model
+    res = rec.for_preferences(["Comedy"], age=30, gender="female", k=5)
+    query = model.preference_query(["Comedy"], age=25, gender="F")
+    scores = model_scores(rec, query)
+    for it in res.items:
+        assert it.score == pytest.approx(scores[dense(rec, it.movie_id)], abs=1e-3)
+
+
+def test_preferences_interpret_demographics(rec: Recommender) -> None:
+    res = rec.for_preferences(
+        ["science fiction"], age=34, occupation="high school teacher", gender="Man", k=3
+    )
+    it = res.interpreted
+    assert it.genres == ("Sci-Fi",)
+    assert it.age == 34 and it.age_bucket == "25-34"
+    assert it.gender == "M"
+    assert it.occupation == "academic/educator"
+    assert res.demographics_used and it.ignored == ()
+    res = rec.for_preferences(["Drama"], occupation="astronaut", gender="robot", k=3)
+    assert res.interpreted.occupation is None and res.interpreted.gender is None
+    assert any("astronaut" in why for why in res.interpreted.ignored)
+    assert any("robot" in why for why in res.interpreted.ignored)
+    for bad in (0, 121, 30.5):
+        with pytest.raises(InvalidArgumentError, match="age"):
+            rec.for_preferences(["Drama"], age=bad)  # type: ignore[arg-type]
+
+
+def test_preferences_without_demographics_say_so(rec_nodemo: Recommender) -> None:
+    assert rec_nodemo.has_demographics is False and rec_nodemo.occupations == ()
+    res = rec_nodemo.for_preferences(["Drama"], age=34, occupation="programmer", gender="F", k=3)
+    assert res.demographics_used is False
+    assert res.interpreted.age_bucket is None and res.interpreted.gender is None
+    ignored = " | ".join(res.interpreted.ignored)
+    assert "age 34" in ignored and "programmer" in ignored and "gender" in ignored
+    assert "without demographics" in ignored
+    assert len(res.items) == 3
+
+
+def test_unknown_genre_suggests_closest(rec: Recommender) -> None:
+    with pytest.raises(UnknownGenreError) as err:
+        rec.for_preferences(["Horrer"])
+    assert "Horror" in str(err.value) and "Western" in str(err.value)
+    assert rec.canonical_genres(["kids", "Sci Fi", "sci-fi"]) == ("Children", "Sci-Fi")
+
+
+def test_liked_movies_are_history_and_excluded(rec: Recommender) -> None:
+    res = rec.for_preferences([], liked_movies=["The Matrix", 2], k=6)
+    liked = res.interpreted.liked_movies
+    assert [m.title for m in liked] == ["Matrix, The (1999)", "Heat (1995)"]
+    assert not {1, 2} & {it.movie_id for it in res.items}
+    close = [it for it in res.items if it.reason.startswith("Close to")]
+    assert close and all(
+        "Matrix, The (1999)" in it.reason or "Heat (1995)" in it.reason for it in close
+    )
+    with pytest.raises(AmbiguousMovieError) as err:
+        rec.for_preferences(["Drama"], liked_movies=["Heat"])
+    assert {c.movie_id for c in err.value.candidates} == {2, 3}
+
+
+def test_empty_preferences_get_a_note(rec_nodemo: Recommender) -> None:
+    res = rec_nodemo.for_preferences([], k=3)
+    assert len(res.items) == 3 and "No usable preferences" in res.note
+
+
+# --------------------------------------------------------------------------- similar, search
+
+
+def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
+    emb = rec.bundle.model.movie_embeddings
+    res = rec.similar_movies("Heat 1995", k=6)
+    assert res.movie.movie_id == 2
+    assert_well_formed(res.items, 6)
+    assert 2 not in {it.movie_id for it in res.items}
+    for it in res.items:
+        cos = float(emb[dense(rec, 2)] @ emb[dense(rec, it.movie_id)])
+        assert it.similarity == pytest.approx(cos, abs=1e-3)
+        assert it.score == pytest.approx(cos / rec.bundle.model.temperature, abs=1e-3)
+        assert "Heat (1995)" in it.reason
+    exact = np.argsort(-(emb @ emb[dense(rec, 2)]))
+    want = [int(rec.bundle.model.features.movie_ids[i]) for i in exact if i != dense(rec, 2)][:6]
+    assert [it.movie_id for it in res.items] == want
+
+
+def test_search_and_resolve(rec: Recommender) -> None:
+    assert rec.search("matrix")[0].title == "Matrix, The (1999)"
+    assert rec.resolve_movie("Les Miserables").movie_id == 4
+    assert rec.resolve_movie("cite des enfants perdus").movie_id == 5
+    assert rec.resolve_movie(6).title == "Toy Story (1995)"
+    assert rec.resolve_movie("6").title == "Toy Story (1995)"
+    hits = rec.search("heat", k=5, filters=Filters(year_max=1980))
+    assert [h.movie_id for h in hits] == [3]
+    with pytest.raises(MovieNotFoundError, match=r"Closest titles: Matrix, The \(1999\) \(id 1\)"):
+        rec.resolve_movie("The Matrx Reloaded Extended")
+    with pytest.raises(MovieNotFoundError, match="No movie has id 9999"):
+        rec.movie(9999)
+    with pytest.raises(InvalidArgumentError):
+        rec.search("   ")
+
+
+def test_movie_details(rec: Recommender) -> None:
+    info = rec.movie(2)
+    assert (info.title, info.year, info.genres) == (
+        "Heat (1995)",
+        1995,
+        ("Action", "Crime", "Thriller"),
+    )
+    assert info.n_ratings > 0 and 1.0 <= info.mean_rating <= 5.0
+    unrated = rec.movie(61)
+    assert unrated.n_ratings == 0 and unrated.mean_rating is None
+    undated = rec.movie(62)
+    assert undated.year is None and undated.title == "Undated Documentary"
+    assert rec.resolve_movie("undated documentary").movie_id == 62
+
+
+def test_model_card(rec: Recommender) -> None:
+    card = rec.model_card()
+    assert card["dataset"] == "synthetic" and card["n_movies"] == 62 and card["n_users"] == 40
+    assert card["has_demographics"] is True and card["embedding_dim"] == 16
+    assert card["user_id_range"] == [1, 40] and card["bundle_bytes"] > 0
+    assert "created_at" in card and "evaluation" in card
+
+
+def test_concurrent_calls_match_sequential(rec: Recommender) -> None:
+    calls = [
+        lambda: rec.for_user(5, k=5).items,
+        lambda: rec.for_preferences(["Horror"], age=40, k=5).items,
+        lambda: rec.similar_movies(1, k=5).items,
+        lambda: rec.search("heat"),
+    ]
+    expected = [c() for c in calls]
+    results: list = [None] * 40
+    errors: list = []
+
+    def work(slot: int) -> None:
+        try:
+            results[slot] = calls[slot % len(calls)]()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(results[i] == expected[i % len(calls)] for i in range(40))
+
+
+def test_load_refuses_a_broken_bundle(tmp_path: Path) -> None:
+    from recsys.bundle import BundleError
+
+    out = make_bundle(tmp_path / "b")
+    (out / "users.csv").write_text("user_id\n1\n")
+    with pytest.raises(BundleError, match="users.csv"):
+        Recommender.load(out)
