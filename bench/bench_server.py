@@ -109,6 +109,29 @@ async def startup_times(model: Path, runs: int) -> list[float]:
     return out
 
 
+def import_seconds(runs: int = 3) -> float:
+    """Wall time of a fresh interpreter importing the server (torch, pandas, mcp and all)."""
+    import subprocess
+
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import server.app"], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def load_seconds(model: Path, runs: int = 3) -> float:
+    from recsys.recommender import Recommender
+
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        Recommender.load(model)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 async def stdio_latency(
     model: Path, calls: int, makers: dict[str, Callable[[int], dict[str, Any]]]
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
@@ -129,6 +152,29 @@ async def stdio_latency(
             latencies[tool] = times
         memory = memory_kb(pid) if pid else {}
     return latencies, memory
+
+
+async def in_process_latency(
+    model: Path, calls: int, makers: dict[str, Callable[[int], dict[str, Any]]]
+) -> dict[str, list[float]]:
+    """The same calls without a transport: the server's tool code and the library alone."""
+    from recsys.recommender import Recommender
+    from server.app import build_server
+    from server.commands import single_threaded_torch
+
+    single_threaded_torch()
+    mcp = build_server(Recommender.load(model))
+    latencies: dict[str, list[float]] = {}
+    for tool, make in makers.items():
+        for i in range(20):
+            await mcp.call_tool(tool, make(i + 10_000))
+        times = []
+        for i in range(calls):
+            t0 = time.perf_counter()
+            await mcp.call_tool(tool, make(i))
+            times.append((time.perf_counter() - t0) * 1000)
+        latencies[tool] = times
+    return latencies
 
 
 async def http_load(
@@ -167,7 +213,9 @@ def report(
     model: Path,
     args: argparse.Namespace,
     startups: list[float],
+    phases: tuple[float, float],
     latencies: dict[str, list[float]],
+    direct: dict[str, list[float]],
     stdio_mem: dict[str, int],
     http: tuple[float, list[float], int],
     http_mem: dict[str, int],
@@ -200,19 +248,26 @@ def report(
         f"- median {statistics.median(startups):.2f} s, best {min(startups):.2f} s, "
         f"worst {max(startups):.2f} s over {len(startups)} starts: "
         f"{verdict(statistics.median(startups) <= 3.0)}",
+        f"- of which: importing the server's modules (torch, pandas, mcp) in a fresh "
+        f"interpreter {phases[0]:.2f} s; loading and verifying the bundle "
+        f"(`Recommender.load`) {phases[1]:.2f} s (medians of 3)",
         "",
         f"## Latency per tool (stdio, {args.calls} sequential calls each, varied arguments)",
         "",
-        "Goals: p50 <= 5 ms, p99 <= 20 ms.",
+        "Goals: p50 <= 5 ms, p99 <= 20 ms. The last two columns time the same calls in-process "
+        "(`MCPServer.call_tool`: argument checks, worker thread, library, result models; no "
+        "transport), to show how much of each call is the library and how much the transport.",
         "",
-        "| tool | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | goals |",
-        "|---|---:|---:|---:|---:|---|",
+        "| tool | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | goals | in-process p50 | "
+        "in-process p99 |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for tool, times in latencies.items():
         p50, p90, p99 = pct(times, 50), pct(times, 90), pct(times, 99)
         lines.append(
             f"| {tool} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {max(times):.2f} | "
-            f"{verdict(p50 <= 5 and p99 <= 20)} |"
+            f"{verdict(p50 <= 5 and p99 <= 20)} | {pct(direct[tool], 50):.2f} | "
+            f"{pct(direct[tool], 99):.2f} |"
         )
     rss, hwm = stdio_mem.get("VmRSS"), stdio_mem.get("VmHWM")
     lines += [
@@ -248,13 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     makers = call_makers(model)
 
     startups = anyio.run(startup_times, model, args.startups)
+    phases = (import_seconds(), load_seconds(model))
     latencies, stdio_mem = anyio.run(stdio_latency, model, args.calls, makers)
+    direct = anyio.run(in_process_latency, model, args.calls, makers)
     with http_server(model) as srv:
         anyio.run(http_load, srv.url, args.clients, 5, makers)  # warm-up
         http = anyio.run(http_load, srv.url, args.clients, args.per_client, makers)
         http_mem = memory_kb(srv.process.pid)
 
-    text = report(model, args, startups, latencies, stdio_mem, http, http_mem)
+    text = report(model, args, startups, phases, latencies, direct, stdio_mem, http, http_mem)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(text)

@@ -97,7 +97,14 @@ def dataset_fingerprint(dataset: Dataset) -> dict:
         digest = hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
         return {"sha256": digest, "source": "ratings frame", "files": []}
     root = Path(dataset.path)
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    if root.is_file():
+        paths = [root]
+    else:  # hidden files (editor or OS litter) are not part of a MovieLens release
+        paths = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
     files = []
     outer = hashlib.sha256()
     for p in paths:

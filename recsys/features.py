@@ -197,6 +197,20 @@ def pop_bucket(counts: np.ndarray) -> np.ndarray:
     ).astype(np.int64)
 
 
+def _pop_buckets_for_catalogue(counts: np.ndarray) -> np.ndarray:
+    """Popularity buckets, with never-rated movies placed at the median rated bucket.
+
+    A new movie's popularity is unknown, not zero: embedding it as a typical
+    movie of its genres and year keeps it near those movies (similar_movies)
+    instead of beside the least-watched ones.
+    """
+    buckets = pop_bucket(counts)
+    rated = buckets[counts > 0]
+    if len(rated):
+        buckets[counts == 0] = int(np.median(rated))
+    return buckets
+
+
 def build_feature_space(dataset: Dataset) -> FeatureSpace:
     """Fit the feature arrays on `dataset`'s ratings (the training data)."""
     movies = dataset.movies
@@ -245,7 +259,7 @@ def build_feature_space(dataset: Dataset) -> FeatureSpace:
         rating_scale=tuple(float(x) for x in dataset.rating_scale),
         movie_genres=movie_genres,
         movie_year_bucket=movie_year_bucket,
-        movie_pop_bucket=pop_bucket(counts),
+        movie_pop_bucket=_pop_buckets_for_catalogue(counts),
         movie_counts=counts,
         movie_mean_rating=mean_rating,
         user_gender=gender.astype(np.int64),
@@ -265,7 +279,7 @@ class QueryBatch:
     gender: np.ndarray  # int64 (b,)
     age: np.ndarray
     occupation: np.ndarray
-    stated: np.ndarray  # float32 (b, n_genres), rows sum to 1 or 0
+    stated: np.ndarray  # float32 (b, n_genres), multi-hot
     taste: np.ndarray  # float32 (b, n_genres): genre profile of the liked history
     hist_items: np.ndarray  # int64 (total,), flat
     hist_offsets: np.ndarray  # int64 (b,)
@@ -301,7 +315,6 @@ def encode_queries(fs: FeatureSpace, queries: Sequence[UserQuery]) -> QueryBatch
         items_l.append(items)
         weights_l.append(w)
         taste[r] = taste_profile(fs, items, w)
-    stated /= np.maximum(stated.sum(1, keepdims=True), 1.0)
     demo = fs.has_demographics
     return QueryBatch(
         user_index=np.array(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,7 @@ class TwoTower(nn.Module):
         self.rating_bias = nn.Parameter(torch.tensor(float(np.mean(fs.rating_scale)) + 0.5))
 
     def movie_embeddings(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """All movies' embeddings; `id_keep` (0/1 per movie) drops id embeddings."""
         keep = self.m_rated if id_keep is None else self.m_rated * id_keep
         return self.movie_tower(self.m_genres, self.m_year, self.m_pop, keep)
 
@@ -200,7 +201,7 @@ class TrainedModel:
             raise KeyError(f"user {user_id} is not in the training data")
         q = self.features.known_user_query(idx)
         if not self.model_config.get("user_id_embedding", False):
-            q = UserQuery(**{**asdict(q), "user_index": None})
+            q = replace(q, user_index=None)
         return q
 
     def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +270,7 @@ def load_model(directory: Path) -> TrainedModel:
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )
         emb = np.load(directory / "movie_embeddings.npy", allow_pickle=False)
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
         raise ModelError(
             f"cannot load the model in {directory}: {exc}. Retrain it with "
             f"`movierec train --dataset NAME --out {directory}`."

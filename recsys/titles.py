@@ -444,7 +444,10 @@ class TitleIndex:
 
 
 def _is_missing(value: object) -> bool:
+    """None, NaN, pandas NA or a negative placeholder: no usable year."""
+    if value is None:
+        return True
     try:
-        return bool(value is None or value != value or str(value) == "<NA>")
-    except (TypeError, ValueError):
+        return bool(value != value) or int(value) < 0  # NaN != NaN
+    except (TypeError, ValueError):  # pandas NA refuses bool()
         return True

@@ -16,10 +16,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import recsys
 from server.auth import TOKEN_ENV
 from server.errors import StartupError
+
+if TYPE_CHECKING:  # imported lazily at run time: it pulls in torch
+    from recsys.recommender import Recommender
 
 MODEL_ENV = "MOVIEREC_MODEL"
 DEFAULT_MODEL = Path(recsys.__file__).resolve().parents[1] / "models" / "default"
@@ -122,7 +126,7 @@ def single_threaded_torch() -> None:
     torch.set_num_threads(1)
 
 
-def load(model: Path):  # -> Recommender (imported lazily: it pulls in torch)
+def load(model: Path) -> Recommender:
     """Load and verify the bundle; every way this can fail becomes a StartupError."""
     hint = (
         "Point --model (or MOVIEREC_MODEL) at a model bundle, or build one with "
@@ -146,7 +150,7 @@ def load(model: Path):  # -> Recommender (imported lazily: it pulls in torch)
         ) from exc
 
 
-def warm_up(recommender) -> None:
+def warm_up(recommender: Recommender) -> None:
     """One throwaway query, so the first caller does not pay for torch's first forward pass."""
     try:
         recommender.for_preferences(recommender.genres[:1], k=1)

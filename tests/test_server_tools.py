@@ -356,3 +356,25 @@ def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], bundle: 
     assert command.is_absolute() and command.exists()
     assert entry["args"][0] in ("serve", "-m")
     assert entry["env"]["MOVIEREC_MODEL"] == str(bundle.resolve())
+
+
+def test_shipped_bundle_answers_every_tool() -> None:
+    from server.commands import DEFAULT_MODEL
+
+    if not (DEFAULT_MODEL / "manifest.json").is_file():
+        pytest.skip(f"no shipped bundle at {DEFAULT_MODEL}; build it with `make model`")
+    with stdio_session(DEFAULT_MODEL) as session:
+        card = json.loads(
+            session.run(session.client.read_resource, "movierec://model").contents[0].text
+        )
+        lo, _ = card["user_id_range"]
+        check_items(session.ok("recommend_for_user", {"user_id": lo, "k": 5})["items"], 5)
+        prefs = session.ok("recommend_for_preferences", {"genres": ["comedy"], "age": 30, "k": 5})
+        assert prefs["demographics_used"] is card["has_demographics"]
+        if not card["has_demographics"]:
+            assert any("demographics" in why for why in prefs["interpreted"]["ignored"])
+        found = session.ok("search_movies", {"query": "toy story", "k": 3})["items"]
+        assert found and "Toy Story" in found[0]["title"]
+        similar = session.ok("similar_movies", {"movie": found[0]["movie_id"], "k": 5})
+        check_items(similar["items"], 5)
+        assert session.ok("get_movie", {"movie_id": found[0]["movie_id"]})["n_ratings"] > 0

@@ -1,0 +1,253 @@
+"""The two-tower model: features, training, cold start, persistence, the shipped bundle."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.data import load_dataset
+from recsys.features import UserQuery, build_feature_space, encode_queries
+from recsys.model import ModelError, load_model, save_model
+from recsys.synthetic import planted_genres, write_ml1m
+from recsys.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "models" / "default"
+FAST = TrainConfig(epochs=30, eval_every=5, patience=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    path = write_ml1m(tmp_path_factory.mktemp("syn") / "ml-1m-tiny", 240, 240, 14_000, seed=1)
+    ds = load_dataset(path)
+    # One movie nobody rated: it must still be embedded and recommendable. It is a
+    # Romance, a genre planted in the synthetic tastes, so stated genres should reach it.
+    romance = ds.movies[ds.movies["genres"].map(lambda g: "Romance" in g)]
+    unrated = int(romance["movie_id"].iloc[0])
+    ratings = ds.ratings[ds.ratings["movie_id"] != unrated].reset_index(drop=True)
+    return replace(ds, ratings=ratings), unrated
+
+
+@pytest.fixture(scope="module")
+def model(synthetic):
+    ds, _ = synthetic
+    return fit(ds, FAST, progress=False)
+
+
+def _genre_share(model, queries, genre: str, k: int = 20) -> float:
+    scores = model.score(queries)
+    top = np.argsort(-scores, axis=1)[:, :k]
+    col = model.features.genres.index(genre)
+    return float(model.features.movie_genres[top, col].mean())
+
+
+def test_stated_genres_steer_cold_start_answers(model):
+    fs = model.features
+    romance, war = model.preference_query(["romance"]), model.preference_query(["War"])
+    for genre, fan, other in (("Romance", romance, war), ("War", war, romance)):
+        catalogue = float(fs.movie_genres[:, fs.genres.index(genre)].mean())
+        # Stating a genre at least doubles its share of the top 20 over the catalogue's,
+        # and beats its share for someone who stated the other genre.
+        assert _genre_share(model, [fan], genre) > 2 * catalogue
+        assert _genre_share(model, [fan], genre) > _genre_share(model, [other], genre)
+
+
+def test_stated_demographics_steer_answers_in_the_planted_direction(model):
+    # Young women were planted to like Romance/Musical, older men War/Western.
+    young_f = model.preference_query([], age=18, gender="F", occupation=None)
+    old_m = model.preference_query([], age=56, gender="M", occupation=None)
+    assert planted_genres("F", 18) == ("Romance", "Musical")
+    assert planted_genres("M", 56) == ("War", "Western")
+    for genre in ("Romance", "Musical"):
+        assert _genre_share(model, [young_f], genre) > _genre_share(model, [old_m], genre)
+    for genre in ("War", "Western"):
+        assert _genre_share(model, [old_m], genre) > _genre_share(model, [young_f], genre)
+
+
+def test_known_user_and_stated_preferences_share_one_input_path(model):
+    fs = model.features
+    user_id = int(fs.user_ids[0])
+    known = model.known_user_query(user_id)
+    items, _ = model.user_history(user_id)
+    assert known.history == tuple(int(i) for i in items)
+    # The same facts stated as preferences give the same tower input.
+    stated = model.preference_query(
+        known.stated_genres,
+        age=known.age,
+        occupation=known.occupation,
+        gender=known.gender,
+        liked_movie_ids=[int(fs.movie_ids[i]) for i in known.history],
+    )
+    a = encode_queries(fs, [replace(known, history_ratings=())])
+    b = encode_queries(fs, [stated])
+    for field in ("gender", "age", "occupation", "stated", "hist_items", "taste"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    np.testing.assert_allclose(
+        model.embed_queries([replace(known, history_ratings=())]),
+        model.embed_queries([stated]),
+        atol=1e-6,
+    )
+
+
+def test_embeddings_are_normalised_and_scores_are_scaled_cosines(model):
+    norms = np.linalg.norm(model.movie_embeddings, axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    q = [model.known_user_query(int(model.features.user_ids[3]))]
+    u = model.embed_queries(q)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        model.score(q), u @ model.movie_embeddings.T / model.temperature, rtol=1e-5
+    )
+
+
+def test_unrated_movie_is_embedded_from_its_features(synthetic, model):
+    _, unrated = synthetic
+    fs = model.features
+    i = fs.movie_index(unrated)
+    assert i is not None and fs.movie_counts[i] == 0
+    vec = model.movie_embeddings[i]
+    assert np.isfinite(vec).all() and abs(np.linalg.norm(vec) - 1) < 1e-5
+    # The features alone place it closer to Romance movies than to the rest.
+    sims = model.movie_embeddings @ vec
+    is_romance = fs.movie_genres[:, fs.genres.index("Romance")] > 0
+    is_romance[i] = False
+    others = fs.movie_genres[:, fs.genres.index("Romance")] == 0
+    assert sims[is_romance].mean() > sims[others].mean()
+    # Stating its genre moves it up the ranking, compared with stating another genre.
+    fans, strangers = model.score(
+        [model.preference_query(["Romance"]), model.preference_query(["War"])]
+    )
+    assert (fans > fans[i]).sum() < (strangers > strangers[i]).sum()
+
+
+def test_training_is_deterministic_for_a_seed(synthetic):
+    ds, _ = synthetic
+    cfg = TrainConfig(epochs=3, val_share=0.0, seed=7)
+    a = fit(ds, cfg, progress=False)
+    b = fit(ds, cfg, progress=False)
+    np.testing.assert_array_equal(a.movie_embeddings, b.movie_embeddings)
+    c = fit(ds, replace(cfg, seed=8), progress=False)
+    assert not np.array_equal(a.movie_embeddings, c.movie_embeddings)
+
+
+def test_validation_picks_the_epochs_and_curves_are_recorded(model):
+    curves = model.curves
+    assert len(curves["val_ndcg"]) >= 1 and len(curves["train_loss"]) >= len(curves["val_ndcg"])
+    best = curves["val_epoch"][int(np.argmax(curves["val_ndcg"]))]
+    assert model.train_config["epochs_run"] == best
+    assert len(curves["final_train_loss"]) == best
+
+
+def test_rating_objective_predicts_on_the_rating_scale(synthetic):
+    ds, _ = synthetic
+    m = fit(ds, TrainConfig(epochs=8, val_share=0.0, objective="mse"), progress=False)
+    uid = int(m.features.user_ids[0])
+    items, ratings = m.user_history(uid)
+    pred = m.predict_ratings([m.known_user_query(uid)])[0, items]
+    rmse = float(np.sqrt(np.mean((pred - ratings) ** 2)))
+    assert rmse < 1.5, rmse
+
+
+def test_bad_training_config_is_refused(synthetic):
+    ds, _ = synthetic
+    with pytest.raises(ValueError, match="objective"):
+        fit(ds, TrainConfig(objective="hinge"), progress=False)
+    with pytest.raises(ValueError, match="no ratings"):
+        fit(replace(ds, ratings=ds.ratings.iloc[:0]), FAST, progress=False)
+
+
+def test_save_and_load_round_trip(model, tmp_path):
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path)
+    np.testing.assert_array_equal(loaded.movie_embeddings, model.movie_embeddings)
+    q = [model.preference_query(["Drama"], age=25, gender="F")]
+    np.testing.assert_allclose(loaded.embed_queries(q), model.embed_queries(q), atol=2e-3)
+    assert loaded.features.genres == model.features.genres
+    assert loaded.features.occupations == model.features.occupations
+
+
+def test_load_refuses_a_broken_model(model, tmp_path):
+    save_model(model, tmp_path)
+    (tmp_path / "weights.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="movierec train"):
+        load_model(tmp_path)
+    save_model(model, tmp_path)
+    (tmp_path / "model.json").unlink()
+    with pytest.raises(ModelError, match="cannot load"):
+        load_model(tmp_path)
+
+
+def test_feature_space_reads_demographics_and_history(synthetic):
+    ds, _ = synthetic
+    fs = build_feature_space(ds)
+    assert fs.has_demographics and len(fs.occupations) > 5
+    uid = int(ds.ratings["user_id"].iloc[0])
+    u = fs.user_index(uid)
+    items, ratings = fs.history(u)
+    expected = ds.ratings[ds.ratings["user_id"] == uid]
+    assert len(items) == len(expected)
+    assert set(fs.movie_ids[items].tolist()) == set(expected["movie_id"].tolist())
+    q = fs.known_user_query(u)
+    assert q.gender in ("F", "M") and q.age in (1, 18, 25, 35, 45, 50, 56)
+    assert 1 <= len(q.stated_genres) <= 3
+
+
+def test_weights_load_without_pickle(model, tmp_path):
+    save_model(model, tmp_path)
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="models/default is not built")
+def test_shipped_bundle_loads_verifies_and_answers():
+    from recsys.recommender import Recommender
+
+    rec = Recommender.load(SHIPPED)
+    assert rec.has_demographics is False
+    card = rec.model_card()
+    assert "ml-latest-small" in str(card)
+    lo, _ = rec.user_id_range()
+    user = rec.for_user(lo, k=5)
+    assert len(user.items) == 5
+    prefs = rec.for_preferences(["sci-fi"], age=34, liked_movies=["The Matrix"], k=5)
+    assert len(prefs.items) == 5 and prefs.demographics_used is False
+    assert all("Sci-Fi" in it.genres for it in prefs.items[:3])
+    similar = rec.similar_movies("Toy Story", k=5)
+    assert len(similar.items) == 5
+    assert similar.movie.movie_id not in [it.movie_id for it in similar.items]
+    hits = rec.search("matrix", k=3)
+    assert any("Matrix" in h.title for h in hits)
+    assert rec.movie(hits[0].movie_id).title == hits[0].title
+
+
+def test_unused_query_fields_default_to_a_new_user():
+    q = UserQuery()
+    assert q.user_index is None and q.history == () and q.stated_genres == ()
+
+
+def test_train_command_writes_a_loadable_bundle(synthetic, tmp_path, capsys):
+    from recsys.bundle import load_bundle
+    from server.cli import main
+
+    ds, _ = synthetic
+    out = tmp_path / "bundle"
+    rc = main(["train", "--dataset", str(ds.path), "--out", str(out), "--epochs", "6"])
+    assert rc == 0
+    assert "bundle written" in capsys.readouterr().out
+    bundle = load_bundle(out)
+    assert bundle.manifest["evaluation"]["validation"]["ndcg@10"] > 0
+    assert bundle.model.features.has_demographics
+
+
+def test_train_command_reports_a_bad_dataset(tmp_path, capsys):
+    from server.cli import main
+
+    rc = main(["train", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err
+    assert not (tmp_path / "b").exists()
