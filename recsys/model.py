@@ -48,6 +48,7 @@ class ModelConfig:
     user_id_embedding: bool = False
     temperature: float = 0.07
     dropout: float = 0.1
+    id_init_std: float = 0.05
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -69,7 +70,7 @@ class MovieTower(nn.Module):
         self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.dim, 0.0)
         self.ids = nn.Embedding(n_movies, cfg.dim) if cfg.id_embeddings else None
         if self.ids is not None:
-            nn.init.normal_(self.ids.weight, std=0.05)
+            nn.init.normal_(self.ids.weight, std=cfg.id_init_std)
 
     def forward(
         self, genres: torch.Tensor, year: torch.Tensor, pop: torch.Tensor, id_keep: torch.Tensor

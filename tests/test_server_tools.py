@@ -355,7 +355,8 @@ def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], bundle: 
     command = Path(entry["command"])
     assert command.is_absolute() and command.exists()
     assert entry["args"][0] in ("serve", "-m")
-    assert entry["env"]["MOVIEREC_MODEL"] == str(bundle.resolve())
+    assert entry["args"][-2:] == ["--model", str(bundle.resolve())]
+    assert isinstance(entry["env"], dict)
 
 
 def test_shipped_bundle_answers_every_tool() -> None:
