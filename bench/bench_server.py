@@ -283,6 +283,18 @@ def report(
         f"- latency under load: p50 {pct(http_lat, 50):.2f} ms, p99 {pct(http_lat, 99):.2f} ms",
         f"- HTTP server VmRSS {mb(http_mem.get('VmRSS'))} MB, VmHWM {mb(http_mem.get('VmHWM'))} MB",
         "",
+        "## Reading these numbers",
+        "",
+        "- The benchmark's client and the server run on the same cores, so every latency here "
+        "includes the client's own work: JSON-RPC parsing and the Python SDK's jsonschema "
+        "validation of each structuredContent against the tool's outputSchema, which grows "
+        "with the answer's size (10 items with reasons: about 4 KB).",
+        "- The gap between the stdio and in-process columns is that transport and client work; "
+        "the in-process columns are the server's own cost (argument checks, the worker-thread "
+        "hop, the library, result models).",
+        "- HTTP latency under load is queueing: 8 clients in one Python process and the server "
+        "share the cores, and the library serialises its torch calls.",
+        "",
     ]
     return "\n".join(lines)
 

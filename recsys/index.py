@@ -29,7 +29,7 @@ SIDECAR_VERSION = 1
 DEFAULT_N_TREES = 10
 DEFAULT_SEED = 42
 # Candidates Annoy gathers per requested neighbour (its own default is n_trees).
-DEFAULT_SEARCH_K_PER_ITEM = 600
+DEFAULT_SEARCH_K_PER_ITEM = 1500
 
 # An `allowed` filter: a boolean mask over dense movies, or a predicate on a dense index.
 Allowed = np.ndarray | Callable[[int], bool] | None

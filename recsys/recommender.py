@@ -200,6 +200,28 @@ class Recommender:
         users = bundle.users
         self._user_rows = {int(u): i for i, u in enumerate(users["user_id"])}
         self._users = users
+        self._known_vectors = self._embed_known_users()
+
+    # Known users' tower outputs never change for a loaded bundle: computing them
+    # once here takes a batched pass (about 0.1 s for ml-latest-small's 610 users)
+    # and keeps torch off the recommend_for_user path.
+    _PRECOMPUTE_MAX_USERS = 50_000
+
+    def _embed_known_users(self) -> np.ndarray | None:
+        user_ids = self._fs.user_ids
+        if len(user_ids) > self._PRECOMPUTE_MAX_USERS:
+            return None
+        vectors = np.zeros((len(user_ids), self._emb.shape[1]), dtype=np.float32)
+        for start in range(0, len(user_ids), 256):
+            chunk = user_ids[start : start + 256]
+            queries = [self._model.known_user_query(int(u)) for u in chunk]
+            vectors[start : start + len(chunk)] = self._model.embed_queries(queries)
+        return vectors
+
+    def _known_user_vector(self, user_id: int) -> np.ndarray:
+        if self._known_vectors is not None:
+            return self._known_vectors[self._fs.user_index(user_id)]
+        return self._model.embed_queries([self._model.known_user_query(user_id)])[0]
 
     @classmethod
     def load(cls, bundle_dir: str | Path) -> Recommender:
@@ -523,8 +545,7 @@ class Recommender:
         plan = self._plan(filters)
         profile = self._profile(user_id)
         items, ratings = self._model.user_history(user_id)
-        query = self._model.known_user_query(user_id)
-        vector = self._model.embed_queries([query])[0]
+        vector = self._known_user_vector(user_id)
         excluded = None
         if exclude_seen and len(items):
             excluded = np.zeros(len(self._movie_ids), dtype=bool)

@@ -203,9 +203,11 @@ def claude_config(args: argparse.Namespace) -> int:
         command, argv = str(script), ["serve"]
     else:
         command, argv = sys.executable, ["-m", "server"]
+    # Everything the server needs is in the arguments; env is there to be extended
+    # (Claude Desktop starts servers with a minimal environment).
     entry = {
         "mcpServers": {
-            args.name: {"command": command, "args": argv, "env": {MODEL_ENV: str(model)}}
+            args.name: {"command": command, "args": [*argv, "--model", str(model)], "env": {}}
         }
     }
     print(json.dumps(entry, indent=2))
