@@ -447,8 +447,16 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 
 
 def write_plots(scorer, dataset: Dataset, out: Path, stem: str) -> list[str]:
-    """Training curves (when the scorer has them) and a PCA map of its movie embeddings."""
-    import matplotlib
+    """Training curves (when the scorer has them) and a PCA map of its movie embeddings.
+
+    matplotlib is an optional extra (`pip install movierec[plots]`): without it the
+    numbers are still written and the plots are skipped with a note.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("matplotlib is not installed: skipping plots (pip install 'movierec[plots]')")
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
