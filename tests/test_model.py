@@ -217,7 +217,14 @@ def test_shipped_bundle_loads_verifies_and_answers():
     assert len(user.items) == 5
     prefs = rec.for_preferences(["sci-fi"], age=34, liked_movies=["The Matrix"], k=5)
     assert len(prefs.items) == 5 and prefs.demographics_used is False
-    assert all("Sci-Fi" in it.genres for it in prefs.items[:3])
+    matrix = prefs.interpreted.liked_movies[0].movie_id
+    assert matrix not in [it.movie_id for it in prefs.items]
+    assert any("Matrix" in it.reason for it in prefs.items)
+    # Stating a genre lifts it well above its share of the catalogue.
+    scifi = rec.for_preferences(["sci-fi"], k=10)
+    catalogue = float(rec.bundle.movies["genres"].map(lambda g: "Sci-Fi" in g).mean())
+    share = sum("Sci-Fi" in it.genres for it in scifi.items) / 10
+    assert share >= 2 * catalogue, (share, catalogue)
     similar = rec.similar_movies("Toy Story", k=5)
     assert len(similar.items) == 5
     assert similar.movie.movie_id not in [it.movie_id for it in similar.items]
