@@ -28,6 +28,8 @@ from tqdm import tqdm
 
 from recsys.data import Dataset
 from recsys.features import (
+    AGE_CODES,
+    GENDERS,
     FeatureSpace,
     UserQuery,
     build_feature_space,
@@ -158,8 +160,6 @@ def _some(genres: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
 
 
 def _lbl(fs: FeatureSpace, kind: str, u: int):
-    from recsys.features import AGE_CODES, GENDERS
-
     if kind == "gender":
         c = fs.user_gender[u]
         return GENDERS[c - 1] if c > 0 else None
