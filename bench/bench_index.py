@@ -112,7 +112,10 @@ def measure(index: MovieIndex, queries: np.ndarray, masks: list[np.ndarray] | No
     for qi, v in enumerate(queries):
         mask = None if masks is None else masks[qi % len(masks)]
         t = time.perf_counter()
-        got, _ = index.query(v, K, allowed=mask)
+        # Unfiltered sets pin search_k so Annoy itself is measured (by default a
+        # catalogue smaller than the candidate pool is scored exactly instead).
+        search_k = index.info.search_k(K) if mask is None else None
+        got, _ = index.query(v, K, allowed=mask, search_k=search_k)
         t_annoy.append(time.perf_counter() - t)
         t = time.perf_counter()
         want, _ = index.exact_query(v, K, allowed=mask)

@@ -227,7 +227,9 @@ class MovieIndex:
         """Approximate top-k by cosine, restricted to `allowed`.
 
         Returns (dense indices, exact cosines), best first; ties go to the lower
-        index. Asks Annoy for more candidates than k when a filter is set,
+        index. Small catalogues, where Annoy would gather as many candidates as
+        there are movies, are scored exactly with numpy instead (unless `search_k`
+        is given). Asks Annoy for more candidates than k when a filter is set,
         growing the request until k survive, and falls back to exact scoring
         when the filter is too selective for that to pay off; so a filtered
         query returns k movies whenever k movies pass the filter.
@@ -253,8 +255,9 @@ class MovieIndex:
             base = search_k if search_k is not None else self.info.search_k(want)
             sk = max(base, fetch * self.info.n_trees)
             # Annoy gathers about search_k candidates; once that reaches the catalogue
-            # size, one exact numpy pass is both cheaper and exact.
-            if mask is not None and sk > n:
+            # size, one exact numpy pass is both cheaper and exact. An explicit
+            # search_k still asks Annoy for unfiltered queries (the recall benchmark).
+            if sk > n and (mask is not None or search_k is None):
                 break
             cand = np.asarray(self._annoy.get_nns_by_vector(v, fetch, search_k=sk), dtype=np.int64)
             if mask is not None:

@@ -91,13 +91,27 @@ def test_annoy_agrees_with_exact(index: MovieIndex, emb: np.ndarray) -> None:
     overlap = []
     for _ in range(50):
         v = rng.normal(size=emb.shape[1])
-        got, cos = index.query(v, 10)
+        # An explicit search_k keeps this on Annoy: by default a catalogue this small
+        # is scored exactly (see the next test).
+        got, cos = index.query(v, 10, search_k=index.info.search_k(10))
         want, want_cos = index.exact_query(v, 10)
         overlap.append(len(set(got) & set(want)) / 10)
         # Scores are exact cosines, best first.
         np.testing.assert_allclose(cos, emb[got] @ (v / np.linalg.norm(v)), rtol=1e-5, atol=1e-6)
         assert np.all(np.diff(cos) <= 1e-7)
     assert np.mean(overlap) >= 0.97
+
+
+def test_small_catalogue_is_scored_exactly_without_annoy(index: MovieIndex, emb) -> None:
+    counting = CountingAnnoy(index._annoy)
+    index._annoy = counting
+    v = emb[5] + emb[250]
+    got, _ = index.query(v, 10)
+    assert counting.calls == []  # 10 x search_k_per_item candidates exceed 400 movies
+    want, _ = index.exact_query(v, 10)
+    np.testing.assert_array_equal(got, want)
+    index.query(v, 10, search_k=50)
+    assert counting.calls == [10]
 
 
 def test_exact_query_is_the_true_top_k(index: MovieIndex, emb: np.ndarray) -> None:
