@@ -110,13 +110,19 @@ class FeatureSpace:
             catalogue_share=self._genre_share,
         )
 
+    def demographics(self, user_index: int) -> dict[str, object]:
+        """A known user's gender, age code and occupation (None where unknown)."""
+        return {
+            "gender": _label(GENDERS, self.user_gender[user_index]),
+            "age": _label(AGE_CODES, self.user_age[user_index]),
+            "occupation": _label(self.occupations, self.user_occupation[user_index]),
+        }
+
     def known_user_query(self, user_index: int) -> UserQuery:
         items, ratings = self.history(user_index)
         return UserQuery(
             user_index=user_index,
-            gender=_label(GENDERS, self.user_gender[user_index]),
-            age=_label(AGE_CODES, self.user_age[user_index]),
-            occupation=_label(self.occupations, self.user_occupation[user_index]),
+            **self.demographics(user_index),
             stated_genres=self.stated_genres_of(items, ratings),
             history=tuple(int(i) for i in items),
             history_ratings=tuple(float(r) for r in ratings),

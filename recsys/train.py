@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from recsys.data import Dataset
+from recsys.evaluate import hit_matrix, ndcg_at_k, top_k
 from recsys.features import (
-    AGE_CODES,
-    GENDERS,
     FeatureSpace,
     UserQuery,
     build_feature_space,
@@ -99,8 +98,8 @@ def _make_example(
     liked = ratings >= fs.like_threshold
     # People state some demographics and not others: drop each field now and then.
     demo = {
-        key: None if rng.random() < cfg.demographic_drop else _lbl(fs, key, u)
-        for key in ("gender", "age", "occupation")
+        key: None if rng.random() < cfg.demographic_drop else value
+        for key, value in fs.demographics(u).items()
     }
     if n < 2 or rng.random() < cfg.cold_rate:
         # A new user: demographics and the genres they would state, nothing else.
@@ -159,27 +158,24 @@ def _some(genres: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
     return tuple(genres[i] for i in keep)
 
 
-def _lbl(fs: FeatureSpace, kind: str, u: int):
-    if kind == "gender":
-        c = fs.user_gender[u]
-        return GENDERS[c - 1] if c > 0 else None
-    if kind == "age":
-        c = fs.user_age[u]
-        return AGE_CODES[c - 1] if c > 0 else None
-    c = fs.user_occupation[u]
-    return fs.occupations[c - 1] if c > 0 else None
-
-
 # --------------------------------------------------------------------------- loop
+
+
+def _embed_batch(
+    net: TwoTower, fs: FeatureSpace, batch: list[_Example], cfg: TrainConfig, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(user embeddings, movie embeddings) for one step; some movies are seen as new ones
+    are, through their features alone (no id)."""
+    id_keep = (torch.rand(fs.n_movies, generator=gen) >= cfg.movie_id_drop).float()
+    movie_emb = net.movie_embeddings(id_keep)
+    queries = batch_tensors(encode_queries(fs, [e.query for e in batch]))
+    return net.user_embeddings(queries, movie_emb), movie_emb
 
 
 def _softmax_loss(
     net: TwoTower, fs: FeatureSpace, batch: list[_Example], cfg: TrainConfig, gen: torch.Generator
 ) -> torch.Tensor:
-    movie_emb = _training_movie_embeddings(net, fs, cfg, gen)
-    user_emb = net.user_embeddings(
-        batch_tensors(encode_queries(fs, [e.query for e in batch])), movie_emb
-    )
+    user_emb, movie_emb = _embed_batch(net, fs, batch, cfg, gen)
     logits = user_emb @ movie_emb.T / cfg.temperature
     b = len(batch)
     target = torch.zeros(b, fs.n_movies)
@@ -193,22 +189,11 @@ def _softmax_loss(
     return (-(target * logp).sum(1) / target.sum(1).clamp(min=1e-6)).mean()
 
 
-def _training_movie_embeddings(
-    net: TwoTower, fs: FeatureSpace, cfg: TrainConfig, gen: torch.Generator
-) -> torch.Tensor:
-    """Movie embeddings with some movies seen as new ones are: features only, no id."""
-    id_keep = (torch.rand(fs.n_movies, generator=gen) >= cfg.movie_id_drop).float()
-    return net.movie_embeddings(id_keep)
-
-
 def _mse_loss(
     net: TwoTower, fs: FeatureSpace, batch: list[_Example], cfg: TrainConfig, gen: torch.Generator
 ) -> torch.Tensor:
     """The classic rating regression: rating ~ a * cos(Vu, Vm) + b on the target movies."""
-    movie_emb = _training_movie_embeddings(net, fs, cfg, gen)
-    user_emb = net.user_embeddings(
-        batch_tensors(encode_queries(fs, [e.query for e in batch])), movie_emb
-    )
+    user_emb, movie_emb = _embed_batch(net, fs, batch, cfg, gen)
     rows = torch.cat([torch.full((len(e.targets),), r) for r, e in enumerate(batch)])
     cols = torch.from_numpy(np.concatenate([e.targets for e in batch]))
     truth = torch.from_numpy(np.concatenate([e.target_r for e in batch]).astype(np.float32))
@@ -218,15 +203,11 @@ def _mse_loss(
 
 
 def _ndcg_at_10(scores: np.ndarray, relevant: list[np.ndarray]) -> float:
-    top = np.argpartition(-scores, 10, axis=1)[:, :10]
-    order = np.take_along_axis(scores, top, 1).argsort(1)[:, ::-1]
-    top = np.take_along_axis(top, order, 1)
-    disc = 1.0 / np.log2(np.arange(2, 12))
-    total = 0.0
-    for row, rel in zip(top, relevant, strict=True):
-        hits = np.isin(row, rel)
-        total += (hits * disc).sum() / disc[: min(10, len(rel))].sum()
-    return total / max(len(relevant), 1)
+    if not relevant:
+        return 0.0
+    top = top_k(scores, 10)
+    n_rel = np.array([len(r) for r in relevant], dtype=np.int64)
+    return float(ndcg_at_k(hit_matrix(top, relevant), n_rel).mean())
 
 
 @dataclass(frozen=True)
@@ -297,15 +278,7 @@ def _build_validation(
         rel = np.array([i for i in (fs.movie_index(m) for m in movie_ids) if i is not None])
         if u is None or len(rel) == 0:
             continue
-        known = fs.known_user_query(u)  # demographics only: cold users have no history in fs
-        queries.append(
-            UserQuery(
-                gender=known.gender,
-                age=known.age,
-                occupation=known.occupation,
-                stated_genres=fs.stated_genres(rel),
-            )
-        )
+        queries.append(UserQuery(**fs.demographics(u), stated_genres=fs.stated_genres(rel)))
         seen.append(np.zeros(0, dtype=np.int64))
         relevant.append(rel)
     n_cold = len(queries)
