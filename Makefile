@@ -33,7 +33,7 @@ model: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/movierec evaluate --dataset ../shared/data/ml-100k --out bench/results/eval
-	$(BIN)/movierec evaluate --dataset ../shared/data/ml-latest-small --protocols W --out bench/results/eval
+	$(BIN)/movierec evaluate --dataset ../shared/data/ml-latest-small --out bench/results/eval
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_load.py

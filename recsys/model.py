@@ -5,6 +5,13 @@ embedding -> Vm. User tower: demographics, stated genres, genre taste, the
 pooled history (through movie-side embeddings) and an optional user id
 embedding -> Vu. Both are L2-normalised, so score = cos(Vu, Vm) / temperature
 and Annoy's `angular` metric ranks exactly like the score.
+
+With `norm_coordinate` (the default for new models) the towers' raw vectors
+u and x are one shorter than Vu and Vm: Vm = [x, sqrt(M^2 - |x|^2)] / M and
+Vu = [u, 0] / |u|, so the cosine ranks movies by the raw dot product u.x. A
+movie's length then carries how broadly it is liked, which plain cosine
+throws away (on ML-100K, a rank-128 EASE loses 0.02 NDCG@10 when its movie
+vectors are normalised).
 """
 
 from __future__ import annotations
@@ -49,6 +56,14 @@ class ModelConfig:
     temperature: float = 0.07
     dropout: float = 0.1
     id_init_std: float = 0.05
+    # Reserve the last coordinate for the movie's norm, so a movie tower's
+    # vector length (how strongly a movie is recommended overall) survives L2
+    # normalisation: the dot-product ranking then equals the cosine ranking.
+    norm_coordinate: bool = False
+
+    @property
+    def raw_dim(self) -> int:
+        return self.dim - 1 if self.norm_coordinate else self.dim
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -67,19 +82,51 @@ class MovieTower(nn.Module):
         self.pop = nn.Embedding(POP_BUCKETS, 16)
         # No dropout here: the tower runs over the whole catalogue every step, and
         # id-embedding dropout already regularises it.
-        self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.dim, 0.0)
-        self.ids = nn.Embedding(n_movies, cfg.dim) if cfg.id_embeddings else None
+        self.features = _mlp(32 + 16 + 16, cfg.hidden, cfg.raw_dim, 0.0)
+        self.ids = nn.Embedding(n_movies, cfg.raw_dim) if cfg.id_embeddings else None
+        self.norm_coordinate = cfg.norm_coordinate
         if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=cfg.id_init_std)
 
     def forward(
-        self, genres: torch.Tensor, year: torch.Tensor, pop: torch.Tensor, id_keep: torch.Tensor
+        self,
+        genres: torch.Tensor,
+        year: torch.Tensor,
+        pop: torch.Tensor,
+        id_keep: torch.Tensor,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`rows`, when given, maps each movie to its row of the (deduplicated) features."""
         x = torch.cat([self.genre(genres), self.year(year), self.pop(pop)], dim=1)
         out = self.features(x)
+        if rows is not None:
+            out = out[rows]
         if self.ids is not None:
             out = out + self.ids.weight * id_keep[:, None]
+        if self.norm_coordinate:
+            return with_norm_coordinate(out)
         return F.normalize(out, dim=1)
+
+
+def with_norm_coordinate(x: torch.Tensor) -> torch.Tensor:
+    """Unit vectors [x, sqrt(M^2 - |x|^2)] / M with M a little above the largest |x|.
+
+    For a user vector [u, 0], cos = u.x / (|u| M): within one catalogue the
+    cosine ranks movies exactly as the unnormalised dot product does, so Annoy's
+    angular metric still serves it. The 5% margin keeps the square root's
+    gradient finite for the longest vector.
+    """
+    sq = (x * x).sum(dim=1)
+    m2 = sq.max().detach() * 1.1025 + 1e-12
+    last = torch.sqrt((m2 - sq).clamp(min=1e-12))
+    return torch.cat([x, last[:, None]], dim=1) / torch.sqrt(m2)
+
+
+def movie_directions(embeddings: np.ndarray, norm_coordinate: bool) -> np.ndarray:
+    """Unit directions of movie embeddings, leaving out the norm coordinate if present."""
+    x = embeddings[:, :-1] if norm_coordinate else embeddings
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 class UserTower(nn.Module):
@@ -96,10 +143,13 @@ class UserTower(nn.Module):
         # like item-item models) and through the movie tower's own embeddings.
         self.history = nn.EmbeddingBag(n_movies, cfg.hidden, mode="sum")
         nn.init.normal_(self.history.weight, std=0.02)
-        self.user_ids = nn.Embedding(n_users, cfg.dim) if cfg.user_id_embedding else None
+        self.user_ids = nn.Embedding(n_users, cfg.raw_dim) if cfg.user_id_embedding else None
+        self.norm_coordinate = cfg.norm_coordinate
         n_in = 8 + 8 + 16 + 32 + 32 + cfg.dim + 1
         self.dense = nn.Linear(n_in, cfg.hidden)
-        self.out = nn.Sequential(nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.dim))
+        self.out = nn.Sequential(
+            nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.raw_dim)
+        )
 
     def forward(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
         items, offsets, weights = q["hist_items"], q["hist_offsets"], q["hist_weights"]
@@ -129,6 +179,8 @@ class UserTower(nn.Module):
             idx = q["user_index"]
             known = (idx >= 0).float()[:, None]
             out = out + self.user_ids(idx.clamp(min=0)) * known
+        if self.norm_coordinate:
+            out = F.pad(out, (0, 1))
         return F.normalize(out, dim=1)
 
 
@@ -142,6 +194,14 @@ class TwoTower(nn.Module):
         self.register_buffer("m_genres", torch.from_numpy(fs.movie_genres))
         self.register_buffer("m_year", torch.from_numpy(fs.movie_year_bucket))
         self.register_buffer("m_pop", torch.from_numpy(fs.movie_pop_bucket))
+        # About half the movies share their (genres, year, popularity) with
+        # another; the feature MLP runs once per distinct row (training speed).
+        feats = np.column_stack([fs.movie_genres, fs.movie_year_bucket, fs.movie_pop_bucket])
+        _, first, inverse = np.unique(feats, axis=0, return_index=True, return_inverse=True)
+        self.register_buffer("u_first", torch.from_numpy(first.astype(np.int64)), persistent=False)
+        self.register_buffer(
+            "u_rows", torch.from_numpy(inverse.reshape(-1).astype(np.int64)), persistent=False
+        )
         # Movies never rated in training have untrained ids: they use features alone.
         self.register_buffer("m_rated", torch.from_numpy((fs.movie_counts > 0).astype(np.float32)))
         # Only the MSE objective uses these: predicted rating = scale * cos + bias.
@@ -151,7 +211,10 @@ class TwoTower(nn.Module):
     def movie_embeddings(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
         """All movies' embeddings; `id_keep` (0/1 per movie) drops id embeddings."""
         keep = self.m_rated if id_keep is None else self.m_rated * id_keep
-        return self.movie_tower(self.m_genres, self.m_year, self.m_pop, keep)
+        f = self.u_first
+        return self.movie_tower(
+            self.m_genres[f], self.m_year[f], self.m_pop[f], keep, rows=self.u_rows
+        )
 
     def user_embeddings(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
         return self.user_tower(q, movie_emb)

@@ -25,6 +25,7 @@ import numpy as np
 
 from recsys import vocab
 from recsys.bundle import Bundle, load_bundle
+from recsys.model import movie_directions
 from recsys.titles import TitleIndex
 
 MAX_K = 100
@@ -183,6 +184,12 @@ class Recommender:
         self._fs = fs
         self._index = bundle.index
         self._emb = bundle.index.embeddings
+        # For "because you liked X" reasons: each movie's direction without the
+        # norm coordinate (if the model has one), which says how broadly a movie is
+        # liked, not what it is like.
+        self._directions = movie_directions(
+            self._emb, bool(model.model_config.get("norm_coordinate", False))
+        )
         self._temperature = float(model.temperature)
         self.genres: tuple[str, ...] = tuple(fs.genres)
         self.occupations: tuple[str, ...] = tuple(fs.occupations)
@@ -456,7 +463,9 @@ class Recommender:
 
     def _nearest(self, targets: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each target movie, the closest anchor movie (index into anchors) and its cosine."""
-        sims = np.einsum("id,jd->ij", self._emb[targets], self._emb[anchors])  # no BLAS threads
+        sims = np.einsum(  # einsum: no BLAS threads
+            "id,jd->ij", self._directions[targets], self._directions[anchors]
+        )
         best = sims.argmax(axis=1)
         return best, sims[np.arange(len(targets)), best]
 

@@ -7,11 +7,18 @@ share of examples drops the history entirely (cold-start users described by
 demographics and stated genres alone) and a share of movies drops its id
 embedding (cold-start movies described by features alone), so the towers are
 trained for the cold start they will be asked to serve.
+
+Early stopping runs on a validation split (the most recent ratings of each
+user, and some users held out whole); training then continues from the best
+state on all ratings for a share of the chosen epochs ("tune"), which costs
+less than retraining from scratch ("full") and, on ml-latest-small, ranked as
+well as it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import json
 import logging
@@ -55,15 +62,27 @@ class TrainConfig:
     cold_rate: float = 0.3  # share of examples with no history (new users)
     movie_id_drop: float = 0.2  # share of movies per step whose id embedding is dropped
     stated_drop: float = 0.3  # share of warm examples without stated genres
+    stated_full: float = 0.7  # share of examples stating all their top genres (else a subset)
     temporal_share: float = 0.5  # share of warm examples split by time (else at random)
-    demographic_drop: float = 0.2  # chance each demographic field is left out of an example
+    # Each demographic field is left out of an example with this chance: when
+    # present together they nearly identify a person, and a cold-start model that
+    # leans on them memorises users instead of learning taste (ML-100K C rose
+    # from 0.48 to 0.51 going from 0.2 to 0.8).
+    demographic_drop: float = 0.8
     disliked_target_weight: float = 0.3
+    # Each example's loss is divided by (its target weight) ** target_norm. At 0
+    # every target counts alike, so people with many likes weigh more, as they
+    # do in item co-occurrence counts; 1 averages per person.
+    target_norm: float = 0.0
     val_share: float = 0.1  # last share of each user's ratings held out for early stopping
     eval_every: int = 5
-    patience: int = 6  # evaluations without improvement before stopping
+    patience: int = 4  # evaluations without improvement before stopping
     user_id_embedding: bool = False
     id_init_std: float = 0.05
-    threads: int = 1  # more threads lose to contention on our 2-core machines
+    norm_coordinate: bool = True  # see ModelConfig.norm_coordinate
+    refit: str = "tune"  # after early stopping: "tune" continues on all data, "full" retrains
+    tune_share: float = 0.7  # "tune": epochs on all data, as a share of the chosen epochs
+    threads: int = 2
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -73,6 +92,7 @@ class TrainConfig:
             temperature=self.temperature,
             dropout=self.dropout,
             id_init_std=self.id_init_std,
+            norm_coordinate=self.norm_coordinate,
         )
 
 
@@ -107,7 +127,7 @@ def _make_example(
         if cfg.objective == "mse":
             sel = np.ones(n, bool)
         tgt = items[sel]
-        stated = _some(fs.stated_genres(items[liked] if liked.any() else items), rng)
+        stated = _some(fs.stated_genres(items[liked] if liked.any() else items), rng, cfg)
         return _Example(
             UserQuery(**demo, stated_genres=stated),
             tgt,
@@ -133,7 +153,7 @@ def _make_example(
     t_items, t_ratings = items[~inp], ratings[~inp]
     stated: tuple[str, ...] = ()
     if rng.random() >= cfg.stated_drop:
-        stated = _some(fs.stated_genres_of(h_items, h_ratings), rng)
+        stated = _some(fs.stated_genres_of(h_items, h_ratings), rng, cfg)
     w = np.where(t_ratings >= fs.like_threshold, 1.0, cfg.disliked_target_weight)
     return _Example(
         UserQuery(
@@ -149,9 +169,9 @@ def _make_example(
     )
 
 
-def _some(genres: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
+def _some(genres: tuple[str, ...], rng: np.random.Generator, cfg: TrainConfig) -> tuple[str, ...]:
     """A random non-empty subset: people name one, two or three genres."""
-    if len(genres) <= 1:
+    if len(genres) <= 1 or rng.random() < cfg.stated_full:
         return genres
     k = int(rng.integers(1, len(genres) + 1))
     keep = np.sort(rng.choice(len(genres), size=k, replace=False))
@@ -179,14 +199,21 @@ def _softmax_loss(
     logits = user_emb @ movie_emb.T / cfg.temperature
     b = len(batch)
     target = torch.zeros(b, fs.n_movies)
+    t_rows = np.repeat(np.arange(b), [len(e.targets) for e in batch])
+    t_cols = np.concatenate([e.targets for e in batch])
+    target[torch.from_numpy(t_rows), torch.from_numpy(t_cols)] = torch.from_numpy(
+        np.concatenate([e.target_w for e in batch])
+    )
+    m_rows = np.repeat(np.arange(b), [len(e.masked) for e in batch])
+    m_cols = np.concatenate([e.masked for e in batch]).astype(np.int64)
     mask = torch.zeros(b, fs.n_movies, dtype=torch.bool)
-    for r, e in enumerate(batch):
-        target[r, torch.from_numpy(e.targets)] = torch.from_numpy(e.target_w)
-        if len(e.masked):
-            mask[r, torch.from_numpy(e.masked)] = True
+    mask[torch.from_numpy(m_rows), torch.from_numpy(m_cols)] = True
     logits = logits.masked_fill(mask, -1e9)
     logp = F.log_softmax(logits, dim=1)
-    return (-(target * logp).sum(1) / target.sum(1).clamp(min=1e-6)).mean()
+    per_example = -(target * logp).sum(1)
+    norm = target.sum(1).clamp(min=1e-6) ** cfg.target_norm
+    weights = 1.0 / norm
+    return (per_example * weights).sum() / weights.mul(target.sum(1)).sum().clamp(min=1e-6)
 
 
 def _mse_loss(
@@ -302,13 +329,25 @@ def _run(
     epochs: int,
     validation: _Validation | None,
     progress: bool,
-) -> tuple[TwoTower, dict[str, list[float]], int]:
+    start: _State | None = None,
+) -> tuple[TwoTower, dict[str, list[float]], int, _State | None]:
+    """Train for up to `epochs`; returns (net, curves, chosen epochs, best state).
+
+    With a validation set, the best state (by smoothed score) is kept, so a
+    caller can continue from it instead of retraining from scratch.
+    """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = TwoTower(fs, cfg.model_config())
     net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = _optimizer(net, cfg)
+    if start is not None:
+        # Parameters only: the buffers describe this run's data (popularity, rated movies).
+        params = dict(net.named_parameters())
+        net.load_state_dict({k: v for k, v in start.network.items() if k in params}, strict=False)
+        opt.load_state_dict(start.optimizer)
+    best_state: _State | None = None
     users = np.flatnonzero(np.diff(fs.user_indptr) > 0)
     curves: dict[str, list[float]] = {"train_loss": [], "val_ndcg": [], "val_epoch": []}
     best_score, best_epoch, stale = -1.0, 0, 0
@@ -338,6 +377,9 @@ def _run(
             smooth = _smoothed(curves["val_ndcg"])
             if smooth > best_score:
                 best_score, best_epoch, stale = smooth, epoch, 0
+                best_state = _State(
+                    copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
+                )
             else:
                 stale += 1
                 if stale >= cfg.patience:
@@ -346,8 +388,25 @@ def _run(
         bar.set_postfix(postfix)
     bar.close()
     if validation is not None:
-        return net, curves, max(best_epoch, cfg.eval_every)
-    return net, curves, epochs
+        return net, curves, max(best_epoch, cfg.eval_every), best_state
+    return net, curves, epochs, None
+
+
+@dataclass(frozen=True)
+class _State:
+    network: dict
+    optimizer: dict
+
+
+def _optimizer(net: TwoTower, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where this torch build supports it on CPU (a quarter of each step
+    went to the per-tensor update loop)."""
+    try:
+        return torch.optim.AdamW(
+            net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _smoothed(values: list[float]) -> float:
@@ -386,6 +445,8 @@ def fit(
     cfg = config or TrainConfig()
     if cfg.objective not in ("softmax", "mse"):
         raise ValueError(f"unknown objective {cfg.objective!r}; use 'softmax' or 'mse'")
+    if cfg.refit not in ("tune", "full"):
+        raise ValueError(f"unknown refit {cfg.refit!r}; use 'tune' or 'full'")
     if len(dataset.ratings) == 0:
         raise ValueError("the dataset has no ratings to train on")
     torch.set_num_threads(max(1, cfg.threads))
@@ -393,20 +454,36 @@ def fit(
     t0 = time.perf_counter()
     curves: dict[str, list[float]] = {}
     epochs = cfg.epochs
+    best: _State | None = None
     if cfg.val_share > 0:
         fit_ds, held, cold = _split_validation(dataset, cfg.val_share, cfg.seed)
         fs_fit = build_feature_space(fit_ds)
         validation = _build_validation(fs_fit, held, cold)
         if validation.queries:
-            _, curves, epochs = _run(fs_fit, cfg, cfg.epochs, validation, progress)
+            _, curves, epochs, best = _run(fs_fit, cfg, cfg.epochs, validation, progress)
     fs = build_feature_space(dataset)
-    net, final_curves, _ = _run(fs, cfg, epochs, None, progress)
+    same_inputs = best is not None and fs.occupations == fs_fit.occupations
+    if cfg.refit == "tune" and same_inputs and not cfg.user_id_embedding:
+        # Continue from the best validated state on all the data: the held-out
+        # (most recent) ratings are learnt in a few epochs instead of a full rerun.
+        # Same catalogue, so every movie-indexed parameter lines up.
+        tune = max(cfg.eval_every, int(round(epochs * cfg.tune_share)))
+        net, final_curves, _, _ = _run(fs, cfg, tune, None, progress, start=best)
+        epochs_total = epochs + tune
+    else:
+        net, final_curves, _, _ = _run(fs, cfg, epochs, None, progress)
+        epochs_total = epochs
     curves = {**curves, "final_train_loss": final_curves["train_loss"]}
     net.eval()
     with torch.inference_mode():
         movie_emb = net.movie_embeddings().numpy().astype(np.float32)
     model_cfg = asdict(cfg.model_config())
-    train_cfg = {**asdict(cfg), "epochs_run": epochs, "seconds": time.perf_counter() - t0}
+    train_cfg = {
+        **asdict(cfg),
+        "epochs_run": epochs,
+        "epochs_final": epochs_total,
+        "seconds": time.perf_counter() - t0,
+    }
     return TrainedModel(
         features=fs,
         network=net,

@@ -141,7 +141,33 @@ def test_validation_picks_the_epochs_and_curves_are_recorded(model):
     smoothed = [np.mean(v[max(0, i - 2) : i + 1]) for i in range(len(v))]
     best = curves["val_epoch"][int(np.argmax(smoothed))]
     assert model.train_config["epochs_run"] == best
-    assert len(curves["final_train_loss"]) == best
+    # "tune": training continues from the best state on all the data for a share of it.
+    tune = max(FAST.eval_every, round(best * FAST.tune_share))
+    assert len(curves["final_train_loss"]) == tune
+    assert model.train_config["epochs_final"] == best + tune
+
+
+def test_full_refit_retrains_for_the_chosen_epochs(synthetic):
+    ds, _ = synthetic
+    m = fit(ds, replace(FAST, epochs=10, refit="full"), progress=False)
+    assert len(m.curves["final_train_loss"]) == m.train_config["epochs_run"]
+    assert m.train_config["epochs_final"] == m.train_config["epochs_run"]
+    with pytest.raises(ValueError, match="unknown refit 'later'"):
+        fit(ds, replace(FAST, refit="later"), progress=False)
+
+
+def test_norm_coordinate_keeps_unit_vectors_and_dot_product_order():
+    from recsys.model import with_norm_coordinate
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 7, generator=g) * torch.rand(50, 1, generator=g) * 3
+    v = with_norm_coordinate(x)
+    u = torch.randn(7, generator=g)
+    u_full = torch.nn.functional.normalize(torch.cat([u, torch.zeros(1)]), dim=0)
+    assert v.shape == (50, 8)
+    assert torch.allclose(v.norm(dim=1), torch.ones(50), atol=1e-5)
+    # Cosine with a user vector [u, 0] ranks movies exactly as the raw dot product u.x does.
+    assert torch.equal(torch.argsort(v @ u_full), torch.argsort(x @ u))
 
 
 def test_rating_objective_predicts_on_the_rating_scale(synthetic):
