@@ -499,6 +499,9 @@ def fit(
 # --------------------------------------------------------------------------- command
 
 
+_CHOICES = {"objective": ("softmax", "mse"), "refit": ("tune", "full")}
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -521,7 +524,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if isinstance(value, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
-            p.add_argument(flag, type=type(value), default=value, help=f"(default {value})")
+            p.add_argument(
+                flag,
+                type=type(value),
+                default=value,
+                choices=_CHOICES.get(f.name),
+                help=f"(default {value})",
+            )
     p.set_defaults(func=main)
 
 
