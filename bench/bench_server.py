@@ -110,7 +110,7 @@ async def startup_times(model: Path, runs: int) -> list[float]:
 
 
 def import_seconds(runs: int = 3) -> float:
-    """Wall time of a fresh interpreter importing the server (torch, pandas, mcp and all)."""
+    """Wall time of a fresh interpreter importing the server (mcp, pandas, numpy; no torch)."""
     import subprocess
 
     times = []
@@ -160,9 +160,7 @@ async def in_process_latency(
     """The same calls without a transport: the server's tool code and the library alone."""
     from recsys.recommender import Recommender
     from server.app import build_server
-    from server.commands import single_threaded_torch
 
-    single_threaded_torch()
     mcp = build_server(Recommender.load(model))
     latencies: dict[str, list[float]] = {}
     for tool, make in makers.items():
@@ -248,7 +246,7 @@ def report(
         f"- median {statistics.median(startups):.2f} s, best {min(startups):.2f} s, "
         f"worst {max(startups):.2f} s over {len(startups)} starts: "
         f"{verdict(statistics.median(startups) <= 3.0)}",
-        f"- of which: importing the server's modules (torch, pandas, mcp) in a fresh "
+        f"- of which: importing the server's modules (mcp, pandas, numpy) in a fresh "
         f"interpreter {phases[0]:.2f} s; loading and verifying the bundle "
         f"(`Recommender.load`) {phases[1]:.2f} s (medians of 3)",
         "",

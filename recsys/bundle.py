@@ -5,8 +5,10 @@ Layout (all names relative to the bundle directory):
   manifest.json         format version, dataset name and fingerprint, vocabularies,
                         model/train config, evaluation numbers, created_at (UTC),
                         and the size and sha256 of every other file
-  weights.pt, model.json, features.npz, features.json, movie_embeddings.npy
-                        the trained model (`recsys.model.save_model`)
+  weights.pt, user_tower.npz, model.json, features.npz, features.json,
+  movie_embeddings.npy  the trained model (`recsys.model.save_model`); the user
+                        tower's arrays let the server answer without torch
+                        (`recsys.tower`)
   index.ann, index.json the Annoy index over movie_embeddings.npy and its sidecar
   movies.csv            the catalogue in dense movie order: movie_id, title, year,
                         genres ("|"-joined), n_ratings, mean_rating
@@ -29,6 +31,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,9 +46,12 @@ from recsys.index import (
     build_index,
     sidecar_path,
 )
-from recsys.model import ModelError, TrainedModel, load_model, save_model
 from recsys.taste import catalogue_genre_share, stated_genres
+from recsys.tower import ModelError, QueryModel, has_user_tower, load_serving_model
 from recsys.vocab import AGE_BUCKETS
+
+if TYPE_CHECKING:
+    from recsys.model import TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,7 @@ class BundleError(ValueError):
 class Bundle:
     path: Path
     manifest: dict
-    model: TrainedModel
+    model: QueryModel  # a ServingModel (numpy), or a torch TrainedModel for older bundles
     index: MovieIndex
     movies: pd.DataFrame  # row i = dense movie index i
     users: pd.DataFrame  # one row per known user, sorted by user_id
@@ -118,7 +124,7 @@ def dataset_fingerprint(dataset: Dataset) -> dict:
 # --------------------------------------------------------------------------- writing
 
 
-def _movies_table(model: TrainedModel, dataset: Dataset) -> pd.DataFrame:
+def _movies_table(model: QueryModel, dataset: Dataset) -> pd.DataFrame:
     fs = model.features
     movies = dataset.movies.set_index("movie_id").reindex(fs.movie_ids)
     if movies["title"].isna().any():
@@ -141,7 +147,7 @@ def _movies_table(model: TrainedModel, dataset: Dataset) -> pd.DataFrame:
     )
 
 
-def _users_table(model: TrainedModel) -> pd.DataFrame:
+def _users_table(model: QueryModel) -> pd.DataFrame:
     """Readable profile of each known user, precomputed so loading stays fast."""
     fs = model.features
     share = catalogue_genre_share(fs.movie_genres)
@@ -205,6 +211,8 @@ def write_bundle(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{tag}"
+    from recsys.model import save_model  # torch: only needed when writing
+
     tmp.mkdir()
     try:
         model_files = save_model(model, tmp)
@@ -333,7 +341,13 @@ def load_bundle(path: Path) -> Bundle:
     verify_files(path, manifest)
     hint = _retrain_hint(path, _dataset_of(manifest))
     try:
-        model = load_model(path)
+        if has_user_tower(path):
+            model = load_serving_model(path)
+        else:
+            # Bundles written before user_tower.npz existed need torch.
+            from recsys.model import load_model
+
+            model = load_model(path)
     except ModelError as exc:
         raise BundleError(f"the model in bundle {path} cannot be loaded: {exc}") from None
     emb = np.load(path / EMBEDDINGS_FILE, allow_pickle=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +37,12 @@ from recsys.features import (
     UserQuery,
     encode_queries,
 )
-from recsys.vocab import canonical_genre
+from recsys.tower import ModelError, QueryModel, movie_directions, save_user_tower
+
+__all__ = ["ModelError", "TrainedModel", "TwoTower", "load_model", "movie_directions", "save_model"]
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "model.json"
-
-
-class ModelError(ValueError):
-    """A saved model could not be loaded; the message says what to run."""
 
 
 @dataclass(frozen=True)
@@ -120,13 +118,6 @@ def with_norm_coordinate(x: torch.Tensor) -> torch.Tensor:
     m2 = sq.max().detach() * 1.1025 + 1e-12
     last = torch.sqrt((m2 - sq).clamp(min=1e-12))
     return torch.cat([x, last[:, None]], dim=1) / torch.sqrt(m2)
-
-
-def movie_directions(embeddings: np.ndarray, norm_coordinate: bool) -> np.ndarray:
-    """Unit directions of movie embeddings, leaving out the norm coordinate if present."""
-    x = embeddings[:, :-1] if norm_coordinate else embeddings
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 class UserTower(nn.Module):
@@ -225,7 +216,7 @@ def batch_tensors(batch: QueryBatch) -> dict[str, torch.Tensor]:
 
 
 @dataclass
-class TrainedModel:
+class TrainedModel(QueryModel):
     """A fitted two-tower model with its precomputed, normalised movie embeddings."""
 
     features: FeatureSpace
@@ -247,56 +238,12 @@ class TrainedModel:
             out = self.network.user_embeddings(tensors, movie_emb)
         return out.numpy().astype(np.float32)
 
-    def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        return self.embed_queries(queries) @ self.movie_embeddings.T / self.temperature
-
     def predict_ratings(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(n, n_movies) predicted ratings; meaningful only for the "mse" objective."""
         cos = self.embed_queries(queries) @ self.movie_embeddings.T
         scale = float(self.network.rating_scale.detach())
         bias = float(self.network.rating_bias.detach())
         return scale * cos + bias
-
-    def known_user_query(self, user_id: int) -> UserQuery:
-        idx = self.features.user_index(user_id)
-        if idx is None:
-            raise KeyError(f"user {user_id} is not in the training data")
-        q = self.features.known_user_query(idx)
-        if not self.model_config.get("user_id_embedding", False):
-            q = replace(q, user_index=None)
-        return q
-
-    def user_history(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = self.features.user_index(user_id)
-        if idx is None:
-            raise KeyError(f"user {user_id} is not in the training data")
-        return self.features.history(idx)
-
-    def preference_query(
-        self,
-        genres: Sequence[str],
-        age: int | None = None,
-        occupation: str | None = None,
-        gender: str | None = None,
-        liked_movie_ids: Sequence[int] = (),
-    ) -> UserQuery:
-        fs = self.features
-        canon = []
-        for g in genres:
-            c = canonical_genre(g)
-            if c is None:
-                raise ValueError(f"unknown genre {g!r}; valid: {', '.join(fs.genres)}")
-            if c not in canon:
-                canon.append(c)
-        history = tuple(i for i in (fs.movie_index(m) for m in liked_movie_ids) if i is not None)
-        demo = fs.has_demographics
-        return UserQuery(
-            gender=gender if demo else None,
-            age=age if demo else None,
-            occupation=occupation if demo and occupation in fs.occupations else None,
-            stated_genres=tuple(canon),
-            history=history,
-        )
 
 
 def save_model(model: TrainedModel, directory: Path) -> list[str]:
@@ -308,6 +255,8 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
         k: v.half() if v.is_floating_point() else v for k, v in model.network.state_dict().items()
     }
     torch.save(state, directory / WEIGHTS_FILE)
+    # The same (half-precision) user tower as plain arrays, for serving without torch.
+    tower_file = save_user_tower({k: v.numpy() for k, v in state.items()}, directory)
     meta = {
         "dataset_name": model.dataset_name,
         "temperature": model.temperature,
@@ -317,7 +266,13 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
     }
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     np.save(directory / "movie_embeddings.npy", model.movie_embeddings, allow_pickle=False)
-    return [WEIGHTS_FILE, CONFIG_FILE, "movie_embeddings.npy", *model.features.save(directory)]
+    return [
+        WEIGHTS_FILE,
+        tower_file,
+        CONFIG_FILE,
+        "movie_embeddings.npy",
+        *model.features.save(directory),
+    ]
 
 
 def load_model(directory: Path) -> TrainedModel:

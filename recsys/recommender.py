@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,8 @@ import numpy as np
 
 from recsys import vocab
 from recsys.bundle import Bundle, load_bundle
-from recsys.model import movie_directions
 from recsys.titles import TitleIndex
+from recsys.tower import movie_directions
 
 MAX_K = 100
 MIN_AGE, MAX_AGE = 1, 120
@@ -234,14 +235,17 @@ class Recommender:
     def load(cls, bundle_dir: str | Path) -> Recommender:
         """Load and verify a bundle (raises recsys.bundle.BundleError).
 
-        Also sets torch to one intra-op thread for this process: serving runs
-        one tiny query at a time, where a thread pool only adds wake-up
-        latency (tens of ms on a busy machine, against ~0.5 ms single-threaded).
+        A current bundle is served with numpy (`recsys.tower`), without torch.
+        An older one loads the torch model; then torch is set to one intra-op
+        thread for this process: serving runs one tiny query at a time, where a
+        thread pool only adds wake-up latency (tens of ms on a busy machine,
+        against ~0.5 ms single-threaded).
         """
-        import torch
-
-        torch.set_num_threads(1)
-        return cls(load_bundle(Path(bundle_dir)))
+        bundle = load_bundle(Path(bundle_dir))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
+        return cls(bundle)
 
     # ------------------------------------------------------------------ metadata
 

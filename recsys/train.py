@@ -441,8 +441,22 @@ def fit(
     config: TrainConfig | None = None,
     progress: bool = True,
 ) -> TrainedModel:
-    """Train on every rating in `dataset` (a validation slice picks the epoch count)."""
-    cfg = config or TrainConfig()
+    """Train on every rating in `dataset` (a validation slice picks the epoch count).
+
+    Deterministic for a seed: with more than one thread some CPU kernels
+    accumulate in a varying order (measured: embeddings differing by 7e-7
+    between two identical runs), so deterministic algorithms are switched on
+    for the run; on ml-latest-small that cost no time.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _fit(dataset, config or TrainConfig(), progress)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
     if cfg.objective not in ("softmax", "mse"):
         raise ValueError(f"unknown objective {cfg.objective!r}; use 'softmax' or 'mse'")
     if cfg.refit not in ("tune", "full"):

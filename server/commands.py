@@ -117,15 +117,6 @@ def configure_logging() -> None:
     logging.getLogger("mcp").setLevel(logging.WARNING)
 
 
-def single_threaded_torch() -> None:
-    """One torch thread per call: each request's forward pass is a few small matrix products,
-    too small to gain from OpenMP threads, and idle OpenMP workers spin against the event
-    loop and the other worker threads (10x slower per call on a busy 2-core machine)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def load(model: Path) -> Recommender:
     """Load and verify the bundle; every way this can fail becomes a StartupError."""
     hint = (
@@ -151,7 +142,7 @@ def load(model: Path) -> Recommender:
 
 
 def warm_up(recommender: Recommender) -> None:
-    """One throwaway query, so the first caller does not pay for torch's first forward pass."""
+    """One throwaway query, so the first caller does not pay for first-call costs."""
     try:
         recommender.for_preferences(recommender.genres[:1], k=1)
     except Exception:  # a failed warm-up only costs the first caller some time
@@ -167,7 +158,6 @@ def serve(args: argparse.Namespace) -> int:
             from server.auth import check_bind
 
             check_bind(config.host, config.token)
-        single_threaded_torch()
         recommender = load(config.model)
         from server.app import build_server
 

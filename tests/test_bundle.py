@@ -163,7 +163,26 @@ def test_bundle_without_demographics(tmp_path: Path) -> None:
     assert b.users["gender"].isna().all() and b.users["age"].isna().all()
 
 
-@pytest.mark.parametrize("name", ["index.ann", "weights.pt", "movies.csv", "users.csv"])
+def test_bundle_is_served_with_numpy_and_older_bundles_with_torch(bundle_dir: Path) -> None:
+    from recsys.tower import ServingModel
+
+    served = load_bundle(bundle_dir).model
+    assert isinstance(served, ServingModel)
+    query = served.preference_query(["Comedy"])
+    want = served.embed_queries([query])
+    # A bundle from before user_tower.npz: no such file, and the manifest does not list it.
+    (bundle_dir / "user_tower.npz").unlink()
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]["user_tower.npz"]
+    (bundle_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    old = load_bundle(bundle_dir).model
+    assert isinstance(old, TrainedModel)
+    np.testing.assert_allclose(old.embed_queries([query]), want, atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    "name", ["index.ann", "weights.pt", "user_tower.npz", "movies.csv", "users.csv"]
+)
 def test_flipped_byte_is_named(bundle_dir: Path, name: str) -> None:
     path = bundle_dir / name
     data = bytearray(path.read_bytes())
