@@ -291,7 +291,8 @@ def report(
         "the in-process columns are the server's own cost (argument checks, the worker-thread "
         "hop, the library, result models).",
         "- HTTP latency under load is queueing: 8 clients in one Python process and the server "
-        "share the cores, and the library serialises its torch calls.",
+        "share the cores (the numpy user tower holds no lock; Python's GIL still serialises "
+        "most of each call).",
         "",
     ]
     return "\n".join(lines)
