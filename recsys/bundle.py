@@ -47,7 +47,13 @@ from recsys.index import (
     sidecar_path,
 )
 from recsys.taste import catalogue_genre_share, stated_genres
-from recsys.tower import ModelError, QueryModel, has_user_tower, load_serving_model
+from recsys.tower import (
+    EMBEDDINGS_FILE,
+    ModelError,
+    QueryModel,
+    has_user_tower,
+    load_serving_model,
+)
 from recsys.vocab import AGE_BUCKETS
 
 if TYPE_CHECKING:
@@ -58,7 +64,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.ann"
-EMBEDDINGS_FILE = "movie_embeddings.npy"
 MOVIES_FILE = "movies.csv"
 USERS_FILE = "users.csv"
 _HASH_CHUNK = 1 << 20

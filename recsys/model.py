@@ -35,14 +35,22 @@ from recsys.features import (
     FeatureSpace,
     QueryBatch,
     UserQuery,
-    encode_queries,
 )
-from recsys.tower import ModelError, QueryModel, movie_directions, save_user_tower
+from recsys.tower import (
+    CONFIG_FILE,
+    EMBEDDINGS_FILE,
+    ModelError,
+    QueryModel,
+    check_embedding_shape,
+    model_error,
+    movie_directions,
+    save_user_tower,
+    saved_fields,
+)
 
 __all__ = ["ModelError", "TrainedModel", "TwoTower", "load_model", "movie_directions", "save_model"]
 
 WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "model.json"
 
 
 @dataclass(frozen=True)
@@ -215,24 +223,15 @@ def batch_tensors(batch: QueryBatch) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in asdict(batch).items()}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainedModel(QueryModel):
     """A fitted two-tower model with its precomputed, normalised movie embeddings."""
 
-    features: FeatureSpace
     network: TwoTower
-    movie_embeddings: np.ndarray
-    temperature: float
-    dataset_name: str
-    model_config: dict
-    train_config: dict
-    curves: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def embed_queries(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        if not queries:
-            return np.zeros((0, self.movie_embeddings.shape[1]), dtype=np.float32)
-        tensors = batch_tensors(encode_queries(self.features, queries))
+    def _embed(self, batch: QueryBatch) -> np.ndarray:
+        tensors = batch_tensors(batch)
         movie_emb = torch.from_numpy(self.movie_embeddings)
         with self._lock, torch.inference_mode():
             out = self.network.user_embeddings(tensors, movie_emb)
@@ -265,12 +264,12 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
         "curves": model.curves,
     }
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    np.save(directory / "movie_embeddings.npy", model.movie_embeddings, allow_pickle=False)
+    np.save(directory / EMBEDDINGS_FILE, model.movie_embeddings, allow_pickle=False)
     return [
         WEIGHTS_FILE,
         tower_file,
         CONFIG_FILE,
-        "movie_embeddings.npy",
+        EMBEDDINGS_FILE,
         *model.features.save(directory),
     ]
 
@@ -278,33 +277,14 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
 def load_model(directory: Path) -> TrainedModel:
     directory = Path(directory)
     try:
-        meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        fs = FeatureSpace.load(directory)
-        cfg = ModelConfig(**meta["model_config"])
-        network = TwoTower(fs, cfg)
+        fields = saved_fields(directory)
+        network = TwoTower(fields["features"], ModelConfig(**fields["model_config"]))
         state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
         network.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )
-        emb = np.load(directory / "movie_embeddings.npy", allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
-        raise ModelError(
-            f"cannot load the model in {directory}: {exc}. Retrain it with "
-            f"`movierec train --dataset NAME --out {directory}`."
-        ) from exc
-    if emb.shape != (fs.n_movies, cfg.dim):
-        raise ModelError(
-            f"movie embeddings in {directory} have shape {emb.shape}, expected "
-            f"({fs.n_movies}, {cfg.dim}); retrain with `movierec train`."
-        )
+        raise model_error(directory, exc) from exc
+    check_embedding_shape(fields, directory)
     network.eval()
-    return TrainedModel(
-        features=fs,
-        network=network,
-        movie_embeddings=emb.astype(np.float32),
-        temperature=float(meta["temperature"]),
-        dataset_name=meta["dataset_name"],
-        model_config=meta["model_config"],
-        train_config=meta["train_config"],
-        curves=meta.get("curves", {}),
-    )
+    return TrainedModel(**fields, network=network)

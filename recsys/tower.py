@@ -132,20 +132,28 @@ def embed_users(
     return _normalize(out).astype(np.float32)
 
 
+@dataclass(kw_only=True)
 class QueryModel:
-    """Turning a known user or stated preferences into a `UserQuery`, and scoring it.
+    """A trained model as the library asks it: what every saved model holds, turning a
+    known user or stated preferences into a `UserQuery`, and embedding and scoring it.
 
-    Shared by the torch model (`model.TrainedModel`) and `ServingModel`; both
-    provide `features`, `model_config`, `movie_embeddings`, `temperature` and
-    `embed_queries`.
+    `model.TrainedModel` embeds with the torch network, `ServingModel` with numpy.
     """
 
     features: FeatureSpace
-    model_config: dict
     movie_embeddings: np.ndarray
     temperature: float
+    dataset_name: str
+    model_config: dict
+    train_config: dict
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
     def embed_queries(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        if not queries:
+            return np.zeros((0, self.movie_embeddings.shape[1]), dtype=np.float32)
+        return self._embed(encode_queries(self.features, queries))
+
+    def _embed(self, batch: QueryBatch) -> np.ndarray:
         raise NotImplementedError
 
     def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -193,23 +201,13 @@ class QueryModel:
         )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServingModel(QueryModel):
-    """A trained model as served: features, movie embeddings and the numpy user tower."""
+    """A trained model as served: the user tower's weights as numpy arrays."""
 
-    features: FeatureSpace
     user_tower: dict[str, np.ndarray] = field(repr=False)
-    movie_embeddings: np.ndarray
-    temperature: float
-    dataset_name: str
-    model_config: dict
-    train_config: dict
-    curves: dict[str, list[float]] = field(default_factory=dict)
 
-    def embed_queries(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        if not queries:
-            return np.zeros((0, self.movie_embeddings.shape[1]), dtype=np.float32)
-        batch = encode_queries(self.features, queries)
+    def _embed(self, batch: QueryBatch) -> np.ndarray:
         norm = bool(self.model_config.get("norm_coordinate", False))
         return embed_users(self.user_tower, norm, batch, self.movie_embeddings)
 
@@ -224,36 +222,49 @@ def has_user_tower(directory: Path) -> bool:
     return (Path(directory) / USER_TOWER_FILE).is_file()
 
 
+def saved_fields(directory: Path) -> dict:
+    """The `QueryModel` fields of a saved model: its config, features and movie embeddings."""
+    meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    return {
+        "features": FeatureSpace.load(directory),
+        "movie_embeddings": np.load(directory / EMBEDDINGS_FILE, allow_pickle=False).astype(
+            np.float32
+        ),
+        "temperature": float(meta["temperature"]),
+        "dataset_name": meta["dataset_name"],
+        "model_config": meta["model_config"],
+        "train_config": meta["train_config"],
+        "curves": meta.get("curves", {}),
+    }
+
+
+def model_error(directory: Path, exc: Exception) -> ModelError:
+    return ModelError(
+        f"cannot load the model in {directory}: {exc}. Retrain it with "
+        f"`movierec train --dataset NAME --out {directory}`."
+    )
+
+
+def check_embedding_shape(fields: dict, directory: Path) -> None:
+    emb, n, dim = fields["movie_embeddings"], fields["features"].n_movies, fields["model_config"]
+    if emb.shape != (n, int(dim["dim"])):
+        raise ModelError(
+            f"movie embeddings in {directory} have shape {emb.shape}, expected "
+            f"({n}, {dim['dim']}); retrain with `movierec train`."
+        )
+
+
 def load_serving_model(directory: Path) -> ServingModel:
     """Load a saved model for answering queries, without torch."""
     directory = Path(directory)
     try:
-        meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        fs = FeatureSpace.load(directory)
+        fields = saved_fields(directory)
         with np.load(directory / USER_TOWER_FILE, allow_pickle=False) as z:
             tower = {k: z[k].astype(np.float32) for k in z.files}
-        emb = np.load(directory / EMBEDDINGS_FILE, allow_pickle=False).astype(np.float32)
         missing = [k for k in REQUIRED if k not in tower]
         if missing:
             raise ValueError(f"{USER_TOWER_FILE} lacks {', '.join(missing)}")
-        cfg = meta["model_config"]
     except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
-        raise ModelError(
-            f"cannot load the model in {directory}: {exc}. Retrain it with "
-            f"`movierec train --dataset NAME --out {directory}`."
-        ) from exc
-    if emb.shape != (fs.n_movies, int(cfg["dim"])):
-        raise ModelError(
-            f"movie embeddings in {directory} have shape {emb.shape}, expected "
-            f"({fs.n_movies}, {cfg['dim']}); retrain with `movierec train`."
-        )
-    return ServingModel(
-        features=fs,
-        user_tower=tower,
-        movie_embeddings=emb,
-        temperature=float(meta["temperature"]),
-        dataset_name=meta["dataset_name"],
-        model_config=cfg,
-        train_config=meta["train_config"],
-        curves=meta.get("curves", {}),
-    )
+        raise model_error(directory, exc) from exc
+    check_embedding_shape(fields, directory)
+    return ServingModel(**fields, user_tower=tower)

@@ -211,9 +211,9 @@ def _softmax_loss(
     logits = logits.masked_fill(mask, -1e9)
     logp = F.log_softmax(logits, dim=1)
     per_example = -(target * logp).sum(1)
-    norm = target.sum(1).clamp(min=1e-6) ** cfg.target_norm
-    weights = 1.0 / norm
-    return (per_example * weights).sum() / weights.mul(target.sum(1)).sum().clamp(min=1e-6)
+    mass = target.sum(1).clamp(min=1e-6)
+    weights = mass ** (-cfg.target_norm)
+    return (per_example * weights).sum() / (weights * mass).sum()
 
 
 def _mse_loss(
