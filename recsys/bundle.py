@@ -6,9 +6,9 @@ Layout (all names relative to the bundle directory):
                         model/train config, evaluation numbers, created_at (UTC),
                         and the size and sha256 of every other file
   weights.pt, user_tower.npz, model.json, features.npz, features.json,
-  movie_embeddings.npy  the trained model (`recsys.model.save_model`); the user
-                        tower's arrays let the server answer without torch
-                        (`recsys.tower`)
+  movie_embeddings.npy  the trained model (`recsys.model.save_model`): the movie
+                        tower's torch state dict, and the user tower as plain
+                        arrays, so the server answers without torch (`recsys.tower`)
   index.ann, index.json the Annoy index over movie_embeddings.npy and its sidecar
   movies.csv            the catalogue in dense movie order: movie_id, title, year,
                         genres ("|"-joined), n_ratings, mean_rating

@@ -44,8 +44,12 @@ from recsys.tower import (
     check_embedding_shape,
     model_error,
     movie_directions,
+    read_user_tower,
     save_user_tower,
     saved_fields,
+)
+from recsys.tower import (
+    PREFIX as USER_TOWER_PREFIX,
 )
 
 __all__ = ["ModelError", "TrainedModel", "TwoTower", "load_model", "movie_directions", "save_model"]
@@ -253,9 +257,11 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
     state = {
         k: v.half() if v.is_floating_point() else v for k, v in model.network.state_dict().items()
     }
-    torch.save(state, directory / WEIGHTS_FILE)
-    # The same (half-precision) user tower as plain arrays, for serving without torch.
+    # The user tower is stored once, as plain arrays that serve without torch;
+    # the torch file holds the rest (the movie tower), and loading joins them.
     tower_file = save_user_tower({k: v.numpy() for k, v in state.items()}, directory)
+    movie_side = {k: v for k, v in state.items() if not k.startswith(USER_TOWER_PREFIX)}
+    torch.save(movie_side, directory / WEIGHTS_FILE)
     meta = {
         "dataset_name": model.dataset_name,
         "temperature": model.temperature,
@@ -280,6 +286,10 @@ def load_model(directory: Path) -> TrainedModel:
         fields = saved_fields(directory)
         network = TwoTower(fields["features"], ModelConfig(**fields["model_config"]))
         state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
+        if not any(k.startswith(USER_TOWER_PREFIX) for k in state):
+            # The user tower is in user_tower.npz (older bundles also kept it here).
+            tower = read_user_tower(directory)
+            state.update({USER_TOWER_PREFIX + k: torch.from_numpy(v) for k, v in tower.items()})
         network.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )

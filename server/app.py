@@ -31,6 +31,7 @@ from recsys import __version__
 from recsys.recommender import Filters, MovieInfo, Recommender, UnknownGenreError
 from server import render, schemas
 from server.errors import argument_error, tool_errors, unknown_arguments
+from server.pipes import pipe_streams, pipes_usable
 from server.schemas import (
     AgeArg,
     AnchorArg,
@@ -127,6 +128,18 @@ class MovierecServer(MCPServer):
         if gate is not None:
             gate.check(name, arguments)
         return await super().call_tool(name, arguments, context)
+
+    async def run_stdio_async(self) -> None:
+        """stdio without a worker-thread hop per read and write when both ends are pipes."""
+        if not pipes_usable():
+            log.info("stdin/stdout are not both pipes: using the SDK's threaded stdio streams")
+            await super().run_stdio_async()
+            return
+        log.info("stdio over pipes, read and written by the event loop")
+        async with pipe_streams() as (read_stream, write_stream):
+            # The SDK's own run_stdio_async does exactly this over its threaded streams.
+            server = self._lowlevel_server
+            await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
 def _answer(result: BaseModel, text: str) -> CallToolResult:

@@ -2,10 +2,15 @@
 
 Shared by the demo, the tests and the benchmark, which all drive the server
 the way an assistant does: as a separate process over stdio or HTTP.
+`wire_session` speaks the bare JSON-RPC lines instead of using the SDK client:
+the benchmark times the server with it (the SDK client adds its own result
+validation to every call), and tests send it frames no real client would.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import socket
 import subprocess
@@ -14,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +40,86 @@ def stdio_params(
 ) -> StdioServerParameters:
     argv = serve_argv(model)
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
+
+
+PROTOCOL_VERSION = "2025-06-18"
+
+
+@dataclass
+class WireClient:
+    """One stdio server process and the JSON-RPC lines exchanged with it."""
+
+    process: subprocess.Popen
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def send(self, message: dict[str, Any] | bytes) -> None:
+        line = message if isinstance(message, bytes) else json.dumps(message).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise EOFError(f"the server closed stdout (exit code {self.process.poll()})")
+        return json.loads(line)
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request and return its response, skipping any notifications before it."""
+        request_id = next(self._ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        while True:
+            answer = self.receive()
+            if answer.get("id") == request_id:
+                return answer
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The tools/call result (content, structuredContent, isError)."""
+        answer = self.request("tools/call", {"name": name, "arguments": arguments})
+        if "result" not in answer:
+            raise RuntimeError(f"{name} answered a protocol error: {answer.get('error')}")
+        return answer["result"]
+
+
+@contextmanager
+def wire_session(
+    model: Path | str | None = None,
+    *,
+    stderr: IO[bytes] | int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> Iterator[WireClient]:
+    """`movierec serve` over stdio pipes, initialized; closing stdin ends it on exit."""
+    process = subprocess.Popen(
+        serve_argv(model), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+    )
+    client = WireClient(process)
+    try:
+        hello = client.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "movierec-wire", "version": "0"},
+            },
+        )
+        if "result" not in hello:
+            raise RuntimeError(f"initialize failed: {hello}")
+        client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        yield client
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def free_port() -> int:

@@ -170,10 +170,24 @@ def test_bundle_is_served_with_numpy_and_older_bundles_with_torch(bundle_dir: Pa
     assert isinstance(served, ServingModel)
     query = served.preference_query(["Comedy"])
     want = served.embed_queries([query])
-    # A bundle from before user_tower.npz: no such file, and the manifest does not list it.
+    # A bundle from before user_tower.npz: both towers in weights.pt, no such file,
+    # and the manifest does not list it.
+    import torch
+
+    from recsys.bundle import file_sha256
+
+    weights = bundle_dir / "weights.pt"
+    state = torch.load(weights, weights_only=True)
+    with np.load(bundle_dir / "user_tower.npz") as z:
+        state.update({f"user_tower.{k}": torch.from_numpy(z[k]) for k in z.files})
+    torch.save(state, weights)
     (bundle_dir / "user_tower.npz").unlink()
     manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
     del manifest["files"]["user_tower.npz"]
+    manifest["files"]["weights.pt"] = {
+        "bytes": weights.stat().st_size,
+        "sha256": file_sha256(weights),
+    }
     (bundle_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     old = load_bundle(bundle_dir).model
     assert isinstance(old, TrainedModel)

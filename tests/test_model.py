@@ -292,6 +292,29 @@ def test_weights_load_without_pickle(model, tmp_path):
     save_model(model, tmp_path)
     state = torch.load(tmp_path / "weights.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+    # The user tower is stored once, in user_tower.npz; weights.pt holds the rest.
+    assert state and not any(k.startswith("user_tower.") for k in state)
+    with np.load(tmp_path / "user_tower.npz") as z:
+        assert "history.weight" in z.files
+
+
+def test_older_models_with_both_towers_in_weights_still_load(model, tmp_path):
+    save_model(model, tmp_path)
+    full = {
+        k: v.half() if v.is_floating_point() else v for k, v in model.network.state_dict().items()
+    }
+    torch.save(full, tmp_path / "weights.pt")
+    (tmp_path / "user_tower.npz").unlink()
+    loaded = load_model(tmp_path)
+    q = [model.preference_query(["Drama"], age=25, gender="F")]
+    np.testing.assert_allclose(loaded.embed_queries(q), model.embed_queries(q), atol=2e-3)
+
+
+def test_a_model_without_its_user_tower_is_refused(model, tmp_path):
+    save_model(model, tmp_path)
+    (tmp_path / "user_tower.npz").unlink()
+    with pytest.raises(ModelError, match="user_tower.npz"):
+        load_model(tmp_path)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="models/default is not built")
