@@ -3,13 +3,15 @@
 The objective is a full softmax over the catalogue (a retrieval loss: every
 other movie is a negative, so no sampling bias needs correcting) with, per
 user and step, a random split of their history into input and targets. A
-share of examples drops the history entirely (cold-start users described by
-demographics and stated genres alone) and a share of movies drops its id
-embedding (cold-start movies described by features alone), so the towers are
-trained for the cold start they will be asked to serve.
+share of examples drops the history entirely, and users give extra examples
+as new users (cold-start users described by demographics and stated genres
+alone); a share of movies drops its id embedding (cold-start movies described
+by features alone). So the towers are trained for the cold start they will
+be asked to serve.
 
 Early stopping runs on a validation split (the most recent ratings of each
-user, and some users held out whole); training then continues from the best
+user, and some users held out whole), scoring a moving average of the
+weights, which is also what ships; training then continues from the best
 state on all ratings for a share of the chosen epochs ("tune"), which costs
 less than retraining from scratch ("full") and, on ml-latest-small, ranked as
 well as it.
@@ -18,6 +20,7 @@ well as it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ctypes
 import json
@@ -25,6 +28,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -49,7 +53,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 200  # upper bound; early stopping usually ends sooner
+    # Upper bound; early stopping often ends sooner. On ml-latest-small the
+    # validation score still creeps up past 150 epochs, so this bound is what
+    # keeps its training within a minute on two cores.
+    epochs: int = 70
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-5
@@ -59,7 +66,11 @@ class TrainConfig:
     dropout: float = 0.1
     objective: str = "softmax"  # "softmax" (retrieval) or "mse" (rating regression)
     seed: int = 0
-    cold_rate: float = 0.3  # share of examples with no history (new users)
+    cold_rate: float = 0.2  # share of examples with no history (new users)
+    # Chance per user and epoch of one more example, as a new user, besides the
+    # usual one: the cold-start path learns from more examples without taking
+    # any from the warm one (ML-100K C, 3 seeds: mean NDCG@10 0.512 -> 0.519).
+    cold_extra: float = 0.5
     movie_id_drop: float = 0.2  # share of movies per step whose id embedding is dropped
     stated_drop: float = 0.3  # share of warm examples without stated genres
     stated_full: float = 0.7  # share of examples stating all their top genres (else a subset)
@@ -82,6 +93,10 @@ class TrainConfig:
     norm_coordinate: bool = True  # see ModelConfig.norm_coordinate
     refit: str = "tune"  # after early stopping: "tune" continues on all data, "full" retrains
     tune_share: float = 0.7  # "tune": epochs on all data, as a share of the chosen epochs
+    # Validate and ship an exponential moving average of the weights (decay per
+    # step; 0 = the raw weights). Smooths out the last steps' noise: on ML-100K C
+    # over 3 seeds, mean NDCG@10 0.508 -> 0.512.
+    ema_decay: float = 0.95
     threads: int = 2
 
     def model_config(self) -> ModelConfig:
@@ -109,7 +124,7 @@ class _Example:
 
 
 def _make_example(
-    fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: TrainConfig
+    fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: TrainConfig, cold: bool = False
 ) -> _Example | None:
     items, ratings = fs.history(u)
     n = len(items)
@@ -121,7 +136,7 @@ def _make_example(
         key: None if rng.random() < cfg.demographic_drop else value
         for key, value in fs.demographics(u).items()
     }
-    if n < 2 or rng.random() < cfg.cold_rate:
+    if cold or n < 2 or rng.random() < cfg.cold_rate:
         # A new user: demographics and the genres they would state, nothing else.
         sel = liked if liked.any() else np.ones(n, bool)
         if cfg.objective == "mse":
@@ -347,6 +362,7 @@ def _run(
         params = dict(net.named_parameters())
         net.load_state_dict({k: v for k, v in start.network.items() if k in params}, strict=False)
         opt.load_state_dict(start.optimizer)
+    ema = _Ema(net, cfg.ema_decay, start.ema if start is not None else None)
     best_state: _State | None = None
     users = np.flatnonzero(np.diff(fs.user_indptr) > 0)
     curves: dict[str, list[float]] = {"train_loss": [], "val_ndcg": [], "val_epoch": []}
@@ -358,6 +374,9 @@ def _run(
         for start in range(0, len(order), cfg.batch_size):
             chunk = order[start : start + cfg.batch_size]
             batch = [_make_example(fs, int(u), rng, cfg) for u in chunk]
+            if cfg.cold_extra > 0:
+                extra = chunk[rng.random(len(chunk)) < cfg.cold_extra]
+                batch += [_make_example(fs, int(u), rng, cfg, cold=True) for u in extra]
             batch = [e for e in batch if e is not None and len(e.targets)]
             if not batch:
                 continue
@@ -366,11 +385,13 @@ def _run(
             opt.zero_grad()
             loss.backward()
             opt.step()
+            ema.update(net)
             losses.append(float(loss.detach()))
         curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
         postfix = {"loss": f"{curves['train_loss'][-1]:.3f}"}
         if validation is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
-            score = validation.ndcg(net, fs)
+            with ema.applied(net):
+                score = validation.ndcg(net, fs)
             curves["val_ndcg"].append(score)
             curves["val_epoch"].append(epoch)
             postfix["val_ndcg@10"] = f"{score:.4f}"
@@ -378,7 +399,7 @@ def _run(
             if smooth > best_score:
                 best_score, best_epoch, stale = smooth, epoch, 0
                 best_state = _State(
-                    copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
+                    copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict()), ema.copy()
                 )
             else:
                 stale += 1
@@ -389,6 +410,7 @@ def _run(
     bar.close()
     if validation is not None:
         return net, curves, max(best_epoch, cfg.eval_every), best_state
+    ema.apply_for_good(net)
     return net, curves, epochs, None
 
 
@@ -396,6 +418,59 @@ def _run(
 class _State:
     network: dict
     optimizer: dict
+    ema: list[torch.Tensor] | None = None
+
+
+class _Ema:
+    """An exponential moving average of the parameters, updated after every step.
+
+    The decay ramps up over the first steps ((1 + t) / (10 + t)), so the early,
+    random weights are soon forgotten.
+    """
+
+    def __init__(self, net: TwoTower, decay: float, start: list[torch.Tensor] | None) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.shadow: list[torch.Tensor] | None = None
+        if decay > 0:
+            src = start if start is not None else [p.detach() for p in net.parameters()]
+            self.shadow = [t.clone() for t in src]
+            self.steps = 0 if start is None else 10**6
+
+    @torch.no_grad()
+    def update(self, net: TwoTower) -> None:
+        if self.shadow is None:
+            return
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for s, p in zip(self.shadow, net.parameters(), strict=True):
+            s.lerp_(p.detach(), 1.0 - d)
+
+    def copy(self) -> list[torch.Tensor] | None:
+        return None if self.shadow is None else [t.clone() for t in self.shadow]
+
+    @contextlib.contextmanager
+    def applied(self, net: TwoTower) -> Iterator[None]:
+        """The averaged weights in `net` for the duration (a validation pass)."""
+        if self.shadow is None:
+            yield
+            return
+        raw = [p.detach().clone() for p in net.parameters()]
+        self._load(net, self.shadow)
+        try:
+            yield
+        finally:
+            self._load(net, raw)
+
+    def apply_for_good(self, net: TwoTower) -> None:
+        if self.shadow is not None:
+            self._load(net, self.shadow)
+
+    @staticmethod
+    @torch.no_grad()
+    def _load(net: TwoTower, values: list[torch.Tensor]) -> None:
+        for p, v in zip(net.parameters(), values, strict=True):
+            p.copy_(v)
 
 
 def _optimizer(net: TwoTower, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -461,6 +536,14 @@ def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
         raise ValueError(f"unknown objective {cfg.objective!r}; use 'softmax' or 'mse'")
     if cfg.refit not in ("tune", "full"):
         raise ValueError(f"unknown refit {cfg.refit!r}; use 'tune' or 'full'")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise ValueError(
+            f"ema_decay must be in [0, 1) (0 turns averaging off), got {cfg.ema_decay}"
+        )
+    if not 0.0 <= cfg.cold_extra <= 1.0:
+        raise ValueError(
+            f"cold_extra is a chance per user and epoch, in [0, 1]; got {cfg.cold_extra}"
+        )
     if len(dataset.ratings) == 0:
         raise ValueError("the dataset has no ratings to train on")
     torch.set_num_threads(max(1, cfg.threads))
@@ -582,7 +665,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"movierec train: cannot read --evaluation {args.evaluation}: {exc}", file=sys.stderr)
         return 2
     cfg = config_from_args(args)
-    model = fit(dataset, cfg)
+    try:
+        model = fit(dataset, cfg)
+    except ValueError as exc:
+        print(f"movierec train: {exc}", file=sys.stderr)
+        return 2
     val = model.curves.get("val_ndcg") or []
     evaluation["validation"] = {
         "ndcg@10": max(val) if val else None,

@@ -250,6 +250,10 @@ def test_bad_training_config_is_refused(synthetic):
         fit(ds, TrainConfig(objective="hinge"), progress=False)
     with pytest.raises(ValueError, match="no ratings"):
         fit(replace(ds, ratings=ds.ratings.iloc[:0]), FAST, progress=False)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        fit(ds, replace(FAST, ema_decay=1.0), progress=False)
+    with pytest.raises(ValueError, match="cold_extra is a chance"):
+        fit(ds, replace(FAST, cold_extra=1.5), progress=False)
 
 
 def test_save_and_load_round_trip(model, tmp_path):
@@ -373,3 +377,60 @@ def test_train_command_reports_a_bad_dataset(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nowhere" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_train_command_reports_a_bad_setting(synthetic, tmp_path, capsys):
+    from server.cli import main
+
+    ds, _ = synthetic
+    argv = ["train", "--dataset", str(ds.path), "--out", str(tmp_path / "b"), "--ema-decay", "1.5"]
+    assert main(argv) == 2
+    assert "ema_decay must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_weight_average_follows_the_parameters_and_is_what_validation_sees():
+    from recsys.train import _Ema
+
+    net = torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in net.parameters()]
+    ema = _Ema(net, 0.9, None)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema.update(net)  # first step: the ramp (1 + 1) / (10 + 1) decays less than 0.9
+    d = 2 / 11
+    for s, p0, p in zip(ema.shadow, start, net.parameters(), strict=True):
+        torch.testing.assert_close(s, d * p0 + (1 - d) * p.detach())
+    raw = [p.detach().clone() for p in net.parameters()]
+    with ema.applied(net):
+        for p, s in zip(net.parameters(), ema.shadow, strict=True):
+            assert torch.equal(p, s)
+    for p, r in zip(net.parameters(), raw, strict=True):
+        assert torch.equal(p, r)
+    ema.apply_for_good(net)
+    assert all(torch.equal(p, s) for p, s in zip(net.parameters(), ema.shadow, strict=True))
+    # Off: no copy, and the raw weights are what is validated and shipped.
+    off = _Ema(net, 0.0, None)
+    assert off.shadow is None and off.copy() is None
+    with off.applied(net):
+        assert all(torch.equal(p, s) for p, s in zip(net.parameters(), ema.shadow, strict=True))
+
+
+def test_extra_cold_examples_describe_a_new_user(synthetic):
+    from recsys.features import build_feature_space
+    from recsys.train import _make_example
+
+    ds, _ = synthetic
+    fs = build_feature_space(ds)
+    rng = np.random.default_rng(0)
+    cfg = replace(FAST, cold_rate=0.0, demographic_drop=0.0)
+    u = int(np.argmax(np.diff(fs.user_indptr)))
+    items, ratings = fs.history(u)
+    liked = set(items[ratings >= fs.like_threshold].tolist())
+    for _ in range(5):
+        cold = _make_example(fs, u, rng, cfg, cold=True)
+        assert cold.query.history == () and cold.query.stated_genres
+        assert set(cold.targets.tolist()) == liked
+        warm = _make_example(fs, u, rng, cfg)
+        assert warm.query.history
