@@ -39,6 +39,7 @@ from recsys.features import (
 from recsys.tower import (
     CONFIG_FILE,
     EMBEDDINGS_FILE,
+    USER_TOWER_PREFIX,
     ModelError,
     QueryModel,
     check_embedding_shape,
@@ -47,9 +48,6 @@ from recsys.tower import (
     read_user_tower,
     save_user_tower,
     saved_fields,
-)
-from recsys.tower import (
-    PREFIX as USER_TOWER_PREFIX,
 )
 
 __all__ = ["ModelError", "TrainedModel", "TwoTower", "load_model", "movie_directions", "save_model"]

@@ -22,7 +22,7 @@ from recsys.vocab import canonical_genre
 USER_TOWER_FILE = "user_tower.npz"
 CONFIG_FILE = "model.json"
 EMBEDDINGS_FILE = "movie_embeddings.npy"
-PREFIX = "user_tower."
+USER_TOWER_PREFIX = "user_tower."
 
 # The state-dict entries the forward pass reads (user_ids.weight is optional).
 REQUIRED = (
@@ -74,7 +74,9 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 def user_tower_arrays(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The user tower's entries of a (numpy) state dict, keys without the prefix."""
-    return {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
+    return {
+        k[len(USER_TOWER_PREFIX) :]: v for k, v in state.items() if k.startswith(USER_TOWER_PREFIX)
+    }
 
 
 def _bag_sum(

@@ -435,6 +435,7 @@ class _Ema:
         if decay > 0:
             src = start if start is not None else [p.detach() for p in net.parameters()]
             self.shadow = [t.clone() for t in src]
+            # Continuing from a saved average: it is already past the ramp.
             self.steps = 0 if start is None else 10**6
 
     @torch.no_grad()

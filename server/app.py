@@ -136,10 +136,14 @@ class MovierecServer(MCPServer):
             await super().run_stdio_async()
             return
         log.info("stdio over pipes, read and written by the event loop")
-        async with pipe_streams() as (read_stream, write_stream):
-            # The SDK's own run_stdio_async does exactly this over its threaded streams.
-            server = self._lowlevel_server
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+        try:
+            async with pipe_streams() as (read_stream, write_stream):
+                # The SDK's own run_stdio_async does exactly this over its threaded streams.
+                server = self._lowlevel_server
+                await server.run(read_stream, write_stream, server.create_initialization_options())
+        except* (BrokenPipeError, ConnectionResetError):
+            # The client went away mid-answer: nobody is left to serve, so end quietly.
+            log.info("the client closed its end of the pipe; stopping")
 
 
 def _answer(result: BaseModel, text: str) -> CallToolResult:

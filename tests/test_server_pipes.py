@@ -121,3 +121,23 @@ def test_stdout_to_a_file_falls_back_to_the_sdk_streams(bundle: Path, tmp_path: 
     assert "threaded stdio streams" in stderr, stderr
     answers = {a.get("id"): a for a in map(json.loads, answers_file.read_text().splitlines())}
     assert answers[2]["result"]["structuredContent"]["title"] == "Matrix, The (1999)", answers
+
+
+def test_a_client_that_goes_away_ends_the_server_cleanly(bundle: Path) -> None:
+    with tempfile.TemporaryFile() as log:
+        with wire_session(bundle, stderr=log) as wire:
+            assert wire.process.stdout is not None
+            wire.process.stdout.close()  # the client stops reading, then asks once more
+            wire.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 9,
+                    "method": "tools/call",
+                    "params": {"name": "get_movie", "arguments": {"movie_id": 1003}},
+                }
+            )
+            assert wire.process.wait(timeout=60) == 0
+        log.seek(0)
+        stderr = log.read().decode()
+    assert "the client closed its end of the pipe" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
