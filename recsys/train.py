@@ -81,6 +81,12 @@ class TrainConfig:
     # from 0.48 to 0.51 going from 0.2 to 0.8).
     demographic_drop: float = 0.8
     disliked_target_weight: float = 0.3
+    # A new user's liked movies outside the genres they state weigh this much as
+    # targets. 1 treats every like alike, as protocol C scores; lower pulls
+    # cold-start answers toward the stated genres. On ML-100K C (3 seeds) 0.5 took
+    # the stated-genre share of the top 10 from 0.77 to 0.95 and NDCG@10 from
+    # 0.518 to 0.514.
+    cold_offgenre_weight: float = 1.0
     # Each example's loss is divided by (its target weight) ** target_norm. At 0
     # every target counts alike, so people with many likes weigh more, as they
     # do in item co-occurrence counts; 1 averages per person.
@@ -146,7 +152,7 @@ def _make_example(
         return _Example(
             UserQuery(**demo, stated_genres=stated),
             tgt,
-            np.ones(len(tgt), np.float32),
+            _stated_genre_weights(fs, tgt, stated, cfg.cold_offgenre_weight),
             ratings[sel],
             np.zeros(0, np.int64),
         )
@@ -182,6 +188,17 @@ def _make_example(
         t_ratings,
         h_items,
     )
+
+
+def _stated_genre_weights(
+    fs: FeatureSpace, targets: np.ndarray, stated: tuple[str, ...], off_genre: float
+) -> np.ndarray:
+    """1 for targets in a stated genre, `off_genre` for the rest (all 1 when it is 1)."""
+    if off_genre == 1.0 or not stated:
+        return np.ones(len(targets), np.float32)
+    cols = [fs.genres.index(g) for g in stated]
+    in_stated = fs.movie_genres[targets][:, cols].max(axis=1) > 0
+    return np.where(in_stated, 1.0, off_genre).astype(np.float32)
 
 
 def _some(genres: tuple[str, ...], rng: np.random.Generator, cfg: TrainConfig) -> tuple[str, ...]:
@@ -540,6 +557,11 @@ def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(
             f"ema_decay must be in [0, 1) (0 turns averaging off), got {cfg.ema_decay}"
+        )
+    if not 0.0 <= cfg.cold_offgenre_weight <= 1.0:
+        raise ValueError(
+            f"cold_offgenre_weight must be in [0, 1] (1 weighs every like alike); "
+            f"got {cfg.cold_offgenre_weight}"
         )
     if not 0.0 <= cfg.cold_extra <= 1.0:
         raise ValueError(

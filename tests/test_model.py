@@ -434,3 +434,25 @@ def test_extra_cold_examples_describe_a_new_user(synthetic):
         assert set(cold.targets.tolist()) == liked
         warm = _make_example(fs, u, rng, cfg)
         assert warm.query.history
+
+
+def test_off_genre_likes_can_weigh_less_for_new_users(synthetic):
+    from recsys.features import build_feature_space
+    from recsys.train import _make_example
+
+    ds, _ = synthetic
+    fs = build_feature_space(ds)
+    mixed = 0
+    for u in range(fs.n_users):
+        for weight in (1.0, 0.4):
+            cfg = replace(FAST, cold_offgenre_weight=weight, demographic_drop=0.0)
+            ex = _make_example(fs, u, np.random.default_rng(3), cfg, cold=True)
+            if ex is None or not ex.query.stated_genres:
+                continue
+            cols = [fs.genres.index(g) for g in ex.query.stated_genres]
+            in_stated = fs.movie_genres[ex.targets][:, cols].max(axis=1) > 0
+            np.testing.assert_allclose(ex.target_w, np.where(in_stated, 1.0, weight), rtol=1e-6)
+            mixed += bool(in_stated.any() and not in_stated.all())
+    assert mixed > 10  # the check above saw both kinds of target many times
+    with pytest.raises(ValueError, match="cold_offgenre_weight must be in"):
+        fit(ds, replace(FAST, cold_offgenre_weight=2.0), progress=False)
