@@ -160,7 +160,7 @@ async def stdio_latency(
 
 def wire_latency(
     model: Path, calls: int, makers: dict[str, Callable[[int], dict[str, Any]]]
-) -> tuple[dict[str, list[float]], dict[str, int]]:
+) -> dict[str, list[float]]:
     """The same calls as bare JSON-RPC lines: request written to answer parsed."""
     latencies: dict[str, list[float]] = {}
     with wire_session(model) as wire:
@@ -176,8 +176,7 @@ def wire_latency(
                 if result.get("isError") or "structuredContent" not in result:
                     raise RuntimeError(f"{tool}({args}) failed: {result}")
             latencies[tool] = times
-        memory = memory_kb(wire.process.pid)
-    return latencies, memory
+    return latencies
 
 
 async def in_process_latency(
@@ -353,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
 
     startups = anyio.run(startup_times, model, args.startups)
     phases = (import_seconds(), load_seconds(model))
-    wire, _ = wire_latency(model, args.calls, makers)
+    wire = wire_latency(model, args.calls, makers)
     latencies, stdio_mem = anyio.run(stdio_latency, model, args.calls, makers)
     direct = anyio.run(in_process_latency, model, args.calls, makers)
     with http_server(model) as srv:

@@ -51,6 +51,10 @@ from recsys.model import ModelConfig, TrainedModel, TwoTower, batch_tensors
 log = logging.getLogger(__name__)
 
 
+OBJECTIVES = ("softmax", "mse")
+REFITS = ("tune", "full")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # Upper bound; early stopping often ends sooner. On ml-latest-small the
@@ -550,10 +554,12 @@ def fit(
 
 
 def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
-    if cfg.objective not in ("softmax", "mse"):
-        raise ValueError(f"unknown objective {cfg.objective!r}; use 'softmax' or 'mse'")
-    if cfg.refit not in ("tune", "full"):
-        raise ValueError(f"unknown refit {cfg.refit!r}; use 'tune' or 'full'")
+    for name, value, valid in (
+        ("objective", cfg.objective, OBJECTIVES),
+        ("refit", cfg.refit, REFITS),
+    ):
+        if value not in valid:
+            raise ValueError(f"unknown {name} {value!r}; use {' or '.join(map(repr, valid))}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(
             f"ema_decay must be in [0, 1) (0 turns averaging off), got {cfg.ema_decay}"
@@ -619,7 +625,7 @@ def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
 # --------------------------------------------------------------------------- command
 
 
-_CHOICES = {"objective": ("softmax", "mse"), "refit": ("tune", "full")}
+_CHOICES = {"objective": OBJECTIVES, "refit": REFITS}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

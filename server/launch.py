@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 
 def serve_argv(model: Path | str | None = None, *extra: str) -> list[str]:
@@ -42,7 +43,8 @@ def stdio_params(
     return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
 
 
-PROTOCOL_VERSION = "2025-06-18"
+# The version the SDK's own client opens a session with.
+PROTOCOL_VERSION = LATEST_HANDSHAKE_VERSION
 
 
 @dataclass

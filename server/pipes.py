@@ -15,7 +15,6 @@ never corrupt a protocol frame. Both are restored on exit.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import stat
 import sys
@@ -24,8 +23,6 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, BinaryIO
 
 from mcp.server.stdio import stdio_server
-
-log = logging.getLogger("movierec.server")
 
 # Far above any request our tools accept (their string and list arguments are
 # capped); a longer line is answered as malformed instead of stopping the server.
