@@ -2,8 +2,8 @@
 
 Movie tower: genres, year bucket, popularity bucket and an optional learned id
 embedding -> Vm. User tower: demographics, stated genres, genre taste, the
-pooled history (through movie-side embeddings) and an optional user id
-embedding -> Vu. Both are L2-normalised, so score = cos(Vu, Vm) / temperature
+pooled history (through movie-side embeddings), its last few movies pooled
+apart, and an optional user id embedding -> Vu. Both are L2-normalised, so score = cos(Vu, Vm) / temperature
 and Annoy's `angular` metric ranks exactly like the score.
 
 With `norm_coordinate` (the default for new models) the towers' raw vectors
@@ -43,6 +43,7 @@ from recsys.tower import (
     ModelError,
     QueryModel,
     check_embedding_shape,
+    last_entries,
     model_error,
     movie_directions,
     read_user_tower,
@@ -68,6 +69,11 @@ class ModelConfig:
     # vector length (how strongly a movie is recommended overall) survives L2
     # normalisation: the dot-product ranking then equals the cosine ranking.
     norm_coordinate: bool = False
+    # The last `recent` movies of a history (oldest first, as histories are kept)
+    # are pooled once more through the same input table and a map of their own,
+    # so what a person watched lately can weigh differently. 0: off, as in
+    # models saved before this field existed.
+    recent: int = 0
 
     @property
     def raw_dim(self) -> int:
@@ -151,6 +157,12 @@ class UserTower(nn.Module):
         self.out = nn.Sequential(
             nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.raw_dim)
         )
+        self.recent = cfg.recent
+        self.recent_mix = None
+        if cfg.recent > 0:
+            # Starts at zero: training begins from the tower without the recent part.
+            self.recent_mix = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
+            nn.init.zeros_(self.recent_mix.weight)
 
     def forward(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
         items, offsets, weights = q["hist_items"], q["hist_offsets"], q["hist_weights"]
@@ -175,6 +187,15 @@ class UserTower(nn.Module):
             dim=1,
         )
         h = self.dense(x) + pooled_in
+        if self.recent_mix is not None:
+            keep = torch.from_numpy(last_entries(offsets.numpy(), items.shape[0], self.recent))
+            r_counts = counts.clamp(max=self.recent)
+            r_offsets = torch.cumsum(r_counts, 0) - r_counts
+            pooled_recent = (
+                self.history(items[keep], r_offsets, per_sample_weights=weights[keep])
+                / r_counts.clamp(min=1).float().sqrt()[:, None]
+            )
+            h = h + self.recent_mix(pooled_recent)
         out = self.out(h)
         if self.user_ids is not None:
             idx = q["user_index"]

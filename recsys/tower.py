@@ -102,8 +102,19 @@ def _bag_sum(
     return out
 
 
+def last_entries(offsets: np.ndarray, n_items: int, r: int) -> np.ndarray:
+    """Boolean mask over a flat batch of histories: the last `r` entries of each."""
+    counts = np.diff(np.append(offsets, n_items))
+    ends = np.repeat(offsets + counts, counts)
+    return np.arange(n_items) >= ends - r
+
+
 def embed_users(
-    w: dict[str, np.ndarray], norm_coordinate: bool, q: QueryBatch, movie_emb: np.ndarray
+    w: dict[str, np.ndarray],
+    norm_coordinate: bool,
+    q: QueryBatch,
+    movie_emb: np.ndarray,
+    recent: int = 0,
 ) -> np.ndarray:
     """`model.UserTower.forward` in numpy (inference: dropout is off)."""
     items, offsets, weights = q.hist_items, q.hist_offsets, q.hist_weights
@@ -125,6 +136,15 @@ def embed_users(
         axis=1,
     )
     h = x @ w["dense.weight"].T + w["dense.bias"] + pooled_in
+    if recent > 0:
+        keep = last_entries(offsets, len(items), recent)
+        r_counts = np.minimum(counts, recent)
+        r_offsets = (np.cumsum(r_counts) - r_counts).astype(np.int64)
+        pooled_recent = _bag_sum(
+            w["history.weight"], items[keep], weights[keep], r_offsets, r_counts
+        )
+        pooled_recent /= np.sqrt(np.maximum(r_counts, 1.0))[:, None]
+        h = h + pooled_recent @ w["recent_mix.weight"].T
     out = _gelu(h) @ w["out.2.weight"].T + w["out.2.bias"]
     if "user_ids.weight" in w:
         known = (q.user_index >= 0).astype(np.float32)[:, None]
@@ -211,7 +231,8 @@ class ServingModel(QueryModel):
 
     def _embed(self, batch: QueryBatch) -> np.ndarray:
         norm = bool(self.model_config.get("norm_coordinate", False))
-        return embed_users(self.user_tower, norm, batch, self.movie_embeddings)
+        recent = int(self.model_config.get("recent", 0))
+        return embed_users(self.user_tower, norm, batch, self.movie_embeddings, recent)
 
 
 def save_user_tower(state: dict[str, np.ndarray], directory: Path) -> str:
@@ -273,6 +294,10 @@ def load_serving_model(directory: Path) -> ServingModel:
     try:
         fields = saved_fields(directory)
         tower = read_user_tower(directory)
+        if int(fields["model_config"].get("recent", 0)) > 0 and "recent_mix.weight" not in tower:
+            raise ValueError(
+                f"{USER_TOWER_FILE} lacks recent_mix.weight, which model.json asks for"
+            )
     except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
         raise model_error(directory, exc) from exc
     check_embedding_shape(fields, directory)

@@ -101,6 +101,7 @@ class TrainConfig:
     user_id_embedding: bool = False
     id_init_std: float = 0.05
     norm_coordinate: bool = True  # see ModelConfig.norm_coordinate
+    recent: int = 10  # see ModelConfig.recent; 0 turns it off
     refit: str = "tune"  # after early stopping: "tune" continues on all data, "full" retrains
     tune_share: float = 0.7  # "tune": epochs on all data, as a share of the chosen epochs
     # Validate and ship an exponential moving average of the weights (decay per
@@ -118,6 +119,7 @@ class TrainConfig:
             dropout=self.dropout,
             id_init_std=self.id_init_std,
             norm_coordinate=self.norm_coordinate,
+            recent=self.recent,
         )
 
 
@@ -573,6 +575,8 @@ def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
         raise ValueError(
             f"cold_extra is a chance per user and epoch, in [0, 1]; got {cfg.cold_extra}"
         )
+    if cfg.recent < 0:
+        raise ValueError(f"recent is a count of movies (0 turns it off); got {cfg.recent}")
     if len(dataset.ratings) == 0:
         raise ValueError("the dataset has no ratings to train on")
     torch.set_num_threads(max(1, cfg.threads))

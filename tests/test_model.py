@@ -254,6 +254,8 @@ def test_bad_training_config_is_refused(synthetic):
         fit(ds, replace(FAST, ema_decay=1.0), progress=False)
     with pytest.raises(ValueError, match="cold_extra is a chance"):
         fit(ds, replace(FAST, cold_extra=1.5), progress=False)
+    with pytest.raises(ValueError, match="recent is a count"):
+        fit(ds, replace(FAST, recent=-1), progress=False)
 
 
 def test_save_and_load_round_trip(model, tmp_path):
@@ -456,3 +458,72 @@ def test_off_genre_likes_can_weigh_less_for_new_users(synthetic):
     assert mixed > 10  # the check above saw both kinds of target many times
     with pytest.raises(ValueError, match="cold_offgenre_weight must be in"):
         fit(ds, replace(FAST, cold_offgenre_weight=2.0), progress=False)
+
+
+def test_last_entries_marks_the_end_of_each_history():
+    from recsys.tower import last_entries
+
+    # Histories of 3, 0, 5 and 2 items, flat; the last two of each are marked.
+    mask = last_entries(np.array([0, 3, 3, 8]), 10, 2)
+    assert mask.tolist() == [False, True, True, False, False, False, True, True, True, True]
+    assert not last_entries(np.array([0]), 0, 2).any()
+
+
+def test_recent_movies_are_pooled_apart_so_history_order_counts(synthetic):
+    from recsys.model import ModelConfig, TwoTower, batch_tensors
+
+    ds, _ = synthetic
+    fs = build_feature_space(ds)
+    items, ratings = fs.history(0)
+    assert len(items) > 12
+    forward = UserQuery(history=tuple(items.tolist()), history_ratings=tuple(ratings.tolist()))
+    backward = UserQuery(
+        history=forward.history[::-1], history_ratings=forward.history_ratings[::-1]
+    )
+
+    def embed(net):
+        net.eval()
+        with torch.inference_mode():
+            m = net.movie_embeddings()
+            return [
+                net.user_embeddings(batch_tensors(encode_queries(fs, [q])), m).numpy()
+                for q in (forward, backward)
+            ]
+
+    torch.manual_seed(0)
+    plain = TwoTower(fs, ModelConfig(dim=16, hidden=32, recent=0))
+    a, b = embed(plain)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    torch.manual_seed(0)
+    recent = TwoTower(fs, ModelConfig(dim=16, hidden=32, recent=5))
+    a, b = embed(recent)
+    np.testing.assert_allclose(a, b, atol=1e-5)  # the recent map starts at zero
+    with torch.no_grad():
+        recent.user_tower.recent_mix.weight.normal_(std=0.5)
+    a, b = embed(recent)
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_a_trained_recent_map_is_served_and_checked(model, tmp_path):
+    from recsys.tower import USER_TOWER_FILE, load_serving_model
+
+    assert model.model_config["recent"] == FAST.recent > 0
+    assert float(model.network.user_tower.recent_mix.weight.detach().abs().max()) > 0
+    save_model(model, tmp_path)
+    served = load_serving_model(tmp_path)
+    loaded = load_model(tmp_path)  # the same (float16-stored) weights, through torch
+    items, ratings = model.features.history(0)
+    q = UserQuery(history=tuple(items.tolist()), history_ratings=tuple(ratings.tolist()))
+    rev = replace(q, history=q.history[::-1], history_ratings=q.history_ratings[::-1])
+    got, want = served.embed_queries([q, rev]), loaded.embed_queries([q, rev])
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert np.abs(want[0] - want[1]).max() > 1e-4  # order counts once trained
+    # A user tower file without the recent map, for a model that asks for one.
+    path = tmp_path / USER_TOWER_FILE
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "recent_mix.weight"}
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ModelError, match="recent_mix"):
+        load_serving_model(tmp_path)
+    with pytest.raises(ModelError):
+        load_model(tmp_path)
