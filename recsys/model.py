@@ -3,8 +3,9 @@
 Movie tower: genres, year bucket, popularity bucket and an optional learned id
 embedding -> Vm. User tower: demographics, stated genres, genre taste, the
 pooled history (through movie-side embeddings), its last few movies pooled
-apart, and an optional user id embedding -> Vu. Both are L2-normalised, so score = cos(Vu, Vm) / temperature
-and Annoy's `angular` metric ranks exactly like the score.
+apart, and an optional user id embedding -> Vu. Both are L2-normalised, so
+score = cos(Vu, Vm) / temperature and Annoy's `angular` metric ranks exactly
+like the score.
 
 With `norm_coordinate` (the default for new models) the towers' raw vectors
 u and x are one shorter than Vu and Vm: Vm = [x, sqrt(M^2 - |x|^2)] / M and
