@@ -44,10 +44,10 @@ from recsys.tower import (
     ModelError,
     QueryModel,
     check_embedding_shape,
-    last_entries,
     model_error,
     movie_directions,
     read_user_tower,
+    recent_segments,
     save_user_tower,
     saved_fields,
 )
@@ -189,9 +189,9 @@ class UserTower(nn.Module):
         )
         h = self.dense(x) + pooled_in
         if self.recent_mix is not None:
-            keep = torch.from_numpy(last_entries(offsets.numpy(), items.shape[0], self.recent))
-            r_counts = counts.clamp(max=self.recent)
-            r_offsets = torch.cumsum(r_counts, 0) - r_counts
+            keep, r_counts, r_offsets = map(
+                torch.from_numpy, recent_segments(offsets.numpy(), items.shape[0], self.recent)
+            )
             pooled_recent = (
                 self.history(items[keep], r_offsets, per_sample_weights=weights[keep])
                 / r_counts.clamp(min=1).float().sqrt()[:, None]

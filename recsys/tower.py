@@ -109,6 +109,15 @@ def last_entries(offsets: np.ndarray, n_items: int, r: int) -> np.ndarray:
     return np.arange(n_items) >= ends - r
 
 
+def recent_segments(
+    offsets: np.ndarray, n_items: int, r: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask of the last `r` entries, their counts, their offsets) of a flat history batch:
+    the recent part as a batch of its own, for torch and numpy alike."""
+    counts = np.minimum(np.diff(np.append(offsets, n_items)), r)
+    return last_entries(offsets, n_items, r), counts, (np.cumsum(counts) - counts).astype(np.int64)
+
+
 def embed_users(
     w: dict[str, np.ndarray],
     norm_coordinate: bool,
@@ -137,13 +146,11 @@ def embed_users(
     )
     h = x @ w["dense.weight"].T + w["dense.bias"] + pooled_in
     if recent > 0:
-        keep = last_entries(offsets, len(items), recent)
-        r_counts = np.minimum(counts, recent)
-        r_offsets = (np.cumsum(r_counts) - r_counts).astype(np.int64)
+        keep, r_counts, r_offsets = recent_segments(offsets, len(items), recent)
         pooled_recent = _bag_sum(
             w["history.weight"], items[keep], weights[keep], r_offsets, r_counts
         )
-        pooled_recent /= np.sqrt(np.maximum(r_counts, 1.0))[:, None]
+        pooled_recent /= np.sqrt(np.maximum(r_counts, 1.0)).astype(np.float32)[:, None]
         h = h + pooled_recent @ w["recent_mix.weight"].T
     out = _gelu(h) @ w["out.2.weight"].T + w["out.2.bias"]
     if "user_ids.weight" in w:
