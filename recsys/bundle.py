@@ -5,11 +5,14 @@ Layout (all names relative to the bundle directory):
   manifest.json         format version, dataset name and fingerprint, vocabularies,
                         model/train config, evaluation numbers, created_at (UTC),
                         and the size and sha256 of every other file
-  weights.pt, user_tower.npz, model.json, features.npz, features.json,
-  movie_embeddings.npy  the trained model (`recsys.model.save_model`): the movie
+  weights.pt, user_tower.npz, model.json, features.npz, features.json
+                        the trained model (`recsys.model.save_model`): the movie
                         tower's torch state dict, and the user tower as plain
                         arrays, so the server answers without torch (`recsys.tower`)
-  index.ann, index.json the Annoy index over movie_embeddings.npy and its sidecar
+  index.ann, index.json the Annoy index over the movie embeddings, and its sidecar.
+                        The index stores each vector as float32 unchanged, so it
+                        is where the bundle keeps the embeddings; format 1 bundles
+                        also had them in movie_embeddings.npy (5 MB for 10k movies)
   movies.csv            the catalogue in dense movie order: movie_id, title, year,
                         genres ("|"-joined), n_ratings, mean_rating
   users.csv             known users: user_id, gender, age (bucket label), occupation,
@@ -17,7 +20,7 @@ Layout (all names relative to the bundle directory):
 
 A bundle is written into a temporary sibling directory and renamed into
 place, so readers only ever see a complete bundle. `load_bundle` verifies
-every checksum and the index against the embeddings before serving.
+every checksum, and the index against its sidecar, before serving.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# 1: the movie embeddings also in movie_embeddings.npy (checked against the index).
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.ann"
 MOVIES_FILE = "movies.csv"
@@ -220,13 +225,11 @@ def write_bundle(
 
     tmp.mkdir()
     try:
-        model_files = save_model(model, tmp)
+        model_files = save_model(model, tmp, embeddings=False)
         reserved = {MANIFEST, INDEX_FILE, sidecar_path(Path(INDEX_FILE)).name, MOVIES_FILE}
         clash = (reserved | {USERS_FILE}).intersection(model_files)
         if clash:
             raise BundleError(f"save_model wrote files the bundle reserves: {sorted(clash)}")
-        if EMBEDDINGS_FILE not in model_files:
-            np.save(tmp / EMBEDDINGS_FILE, model.movie_embeddings, allow_pickle=False)
         info = build_index(model.movie_embeddings, tmp / INDEX_FILE, n_trees=n_trees, seed=seed)
         _movies_table(model, dataset).to_csv(tmp / MOVIES_FILE, index=False)
         _users_table(model).to_csv(tmp / USERS_FILE, index=False)
@@ -251,7 +254,7 @@ def write_bundle(
             "model": {
                 "dimension": int(model.movie_embeddings.shape[1]),
                 "temperature": float(model.temperature),
-                "files": sorted(set(model_files) | {EMBEDDINGS_FILE}),
+                "files": sorted(model_files),
             },
             "model_config": model.model_config,
             "train_config": model.train_config,
@@ -302,10 +305,11 @@ def read_manifest(path: Path) -> dict:
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path} is not a JSON object; {_retrain_hint(path)}")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise BundleError(
-            f"bundle {path} has format version {version!r} but this movierec reads version "
-            f"{FORMAT_VERSION}; {_retrain_hint(path, _dataset_of(manifest))}"
+            f"bundle {path} has format version {version!r} but this movierec reads versions "
+            f"{readable}; {_retrain_hint(path, _dataset_of(manifest))}"
         )
     return manifest
 
@@ -345,23 +349,36 @@ def load_bundle(path: Path) -> Bundle:
     manifest = read_manifest(path)
     verify_files(path, manifest)
     hint = _retrain_hint(path, _dataset_of(manifest))
+    # Format 1 kept the embeddings in their own file too; from 2 the index holds them.
+    stored = None
+    if manifest["format_version"] == 1:
+        try:
+            stored = np.load(path / EMBEDDINGS_FILE, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            msg = f"{EMBEDDINGS_FILE} in {path} is unreadable ({exc}); {hint}"
+            raise BundleError(msg) from None
+    try:
+        index = MovieIndex.open(path / INDEX_FILE, stored)
+    except IndexFileError as exc:
+        raise BundleError(f"the index in bundle {path} is unusable: {exc}; {hint}") from None
+    try:
+        return _load_with_index(path, manifest, index, hint)
+    except BaseException:
+        index.close()
+        raise
+
+
+def _load_with_index(path: Path, manifest: dict, index: MovieIndex, hint: str) -> Bundle:
     try:
         if has_user_tower(path):
-            model = load_serving_model(path)
+            model = load_serving_model(path, index.vectors)
         else:
             # Bundles written before user_tower.npz existed need torch.
             from recsys.model import load_model
 
-            model = load_model(path)
+            model = load_model(path, index.vectors)
     except ModelError as exc:
         raise BundleError(f"the model in bundle {path} cannot be loaded: {exc}") from None
-    emb = np.load(path / EMBEDDINGS_FILE, allow_pickle=False)
-    if emb.shape != model.movie_embeddings.shape or not np.array_equal(emb, model.movie_embeddings):
-        raise BundleError(f"{EMBEDDINGS_FILE} in {path} does not match the model; {hint}")
-    try:
-        index = MovieIndex.open(path / INDEX_FILE, emb)
-    except IndexFileError as exc:
-        raise BundleError(f"the index in bundle {path} is unusable: {exc}; {hint}") from None
     if asdict(index.info) != manifest.get("index"):
         raise BundleError(f"the index sidecar in {path} differs from the manifest; {hint}")
     movies = _read_movies(path / MOVIES_FILE)

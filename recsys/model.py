@@ -269,8 +269,12 @@ class TrainedModel(QueryModel):
         return scale * cos + bias
 
 
-def save_model(model: TrainedModel, directory: Path) -> list[str]:
-    """Write the weights (a plain state dict), config and feature arrays into `directory`."""
+def save_model(model: TrainedModel, directory: Path, embeddings: bool = True) -> list[str]:
+    """Write the weights (a plain state dict), config and feature arrays into `directory`.
+
+    `embeddings=False` leaves out `movie_embeddings.npy`, for a caller that stores
+    the vectors elsewhere (a bundle's Annoy index) and passes them back to loading.
+    """
     directory = Path(directory)
     # Half precision halves the bundle; inference casts back to float32, and the
     # served movie embeddings are saved separately in full precision.
@@ -290,20 +294,18 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
         "curves": model.curves,
     }
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    np.save(directory / EMBEDDINGS_FILE, model.movie_embeddings, allow_pickle=False)
-    return [
-        WEIGHTS_FILE,
-        tower_file,
-        CONFIG_FILE,
-        EMBEDDINGS_FILE,
-        *model.features.save(directory),
-    ]
+    files = [WEIGHTS_FILE, tower_file, CONFIG_FILE, *model.features.save(directory)]
+    if embeddings:
+        np.save(directory / EMBEDDINGS_FILE, model.movie_embeddings, allow_pickle=False)
+        files.append(EMBEDDINGS_FILE)
+    return files
 
 
-def load_model(directory: Path) -> TrainedModel:
+def load_model(directory: Path, movie_embeddings: np.ndarray | None = None) -> TrainedModel:
+    """Load a saved model with torch (see `saved_fields` for `movie_embeddings`)."""
     directory = Path(directory)
     try:
-        fields = saved_fields(directory)
+        fields = saved_fields(directory, movie_embeddings)
         network = TwoTower(fields["features"], ModelConfig(**fields["model_config"]))
         state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
         if not any(k.startswith(USER_TOWER_PREFIX) for k in state):

@@ -253,14 +253,18 @@ def has_user_tower(directory: Path) -> bool:
     return (Path(directory) / USER_TOWER_FILE).is_file()
 
 
-def saved_fields(directory: Path) -> dict:
-    """The `QueryModel` fields of a saved model: its config, features and movie embeddings."""
+def saved_fields(directory: Path, movie_embeddings: np.ndarray | None = None) -> dict:
+    """The `QueryModel` fields of a saved model: its config, features and movie embeddings.
+
+    The embeddings come from `movie_embeddings.npy` unless given: a model
+    bundle keeps them in its Annoy index instead.
+    """
     meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    if movie_embeddings is None:
+        movie_embeddings = np.load(directory / EMBEDDINGS_FILE, allow_pickle=False)
     return {
         "features": FeatureSpace.load(directory),
-        "movie_embeddings": np.load(directory / EMBEDDINGS_FILE, allow_pickle=False).astype(
-            np.float32
-        ),
+        "movie_embeddings": np.asarray(movie_embeddings, dtype=np.float32),
         "temperature": float(meta["temperature"]),
         "dataset_name": meta["dataset_name"],
         "model_config": meta["model_config"],
@@ -295,11 +299,11 @@ def read_user_tower(directory: Path) -> dict[str, np.ndarray]:
     return tower
 
 
-def load_serving_model(directory: Path) -> ServingModel:
-    """Load a saved model for answering queries, without torch."""
+def load_serving_model(directory: Path, movie_embeddings: np.ndarray | None = None) -> ServingModel:
+    """Load a saved model for answering queries, without torch (see `saved_fields`)."""
     directory = Path(directory)
     try:
-        fields = saved_fields(directory)
+        fields = saved_fields(directory, movie_embeddings)
         tower = read_user_tower(directory)
         if int(fields["model_config"].get("recent", 0)) > 0 and "recent_mix.weight" not in tower:
             raise ValueError(

@@ -136,6 +136,8 @@ def test_round_trip(bundle_dir: Path) -> None:
     assert m["created_at"].endswith("+00:00")
     on_disk = {p.name for p in bundle_dir.iterdir()} - {MANIFEST}
     assert set(m["files"]) == on_disk
+    # The index holds the movie embeddings; the bundle keeps no second copy of them.
+    assert "movie_embeddings.npy" not in on_disk
     for name, entry in m["files"].items():
         assert entry["sha256"] == file_sha256(bundle_dir / name)
     # The catalogue keeps titles exactly and counts ratings from the dataset.
@@ -207,6 +209,35 @@ def test_flipped_byte_is_named(bundle_dir: Path, name: str) -> None:
 
 
 def test_missing_file_is_named(bundle_dir: Path) -> None:
+    (bundle_dir / "index.ann").unlink()
+    with pytest.raises(BundleError, match="index.ann is missing"):
+        load_bundle(bundle_dir)
+
+
+def as_format_1(bundle_dir: Path, embeddings: np.ndarray) -> None:
+    """Rewrite a bundle as format 1 wrote it: the embeddings also in movie_embeddings.npy."""
+    path = bundle_dir / "movie_embeddings.npy"
+    np.save(path, embeddings, allow_pickle=False)
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    manifest["format_version"] = 1
+    manifest["files"][path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_format_1_bundle_loads_and_its_embeddings_file_is_checked(bundle_dir: Path) -> None:
+    model, _ = trained_model()
+    as_format_1(bundle_dir, model.movie_embeddings)
+    b = load_bundle(bundle_dir)
+    np.testing.assert_array_equal(b.model.movie_embeddings, model.movie_embeddings)
+    query = b.model.preference_query(["Comedy"])
+    fresh = load_bundle(make_bundle(bundle_dir.parent / "fresh")).model
+    np.testing.assert_array_equal(b.model.embed_queries([query]), fresh.embed_queries([query]))
+    # A format-1 file that (checksum and all) holds other vectors than the index.
+    other = model.movie_embeddings[::-1].copy()
+    as_format_1(bundle_dir, other)
+    with pytest.raises(BundleError, match="built from other embeddings.*movierec train"):
+        load_bundle(bundle_dir)
+    # And one the manifest lists but that is gone.
     (bundle_dir / "movie_embeddings.npy").unlink()
     with pytest.raises(BundleError, match="movie_embeddings.npy is missing"):
         load_bundle(bundle_dir)
@@ -224,7 +255,9 @@ def test_format_version_mismatch(bundle_dir: Path) -> None:
     manifest = json.loads((bundle_dir / MANIFEST).read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
     (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"format version 2 .*--dataset synthetic"):
+    with pytest.raises(
+        BundleError, match=rf"format version {FORMAT_VERSION + 1} .*--dataset synthetic"
+    ):
         load_bundle(bundle_dir)
 
 

@@ -80,10 +80,15 @@ def test_open_refuses_other_embeddings(emb: np.ndarray, tmp_path: Path) -> None:
         MovieIndex.open(path, clustered_embeddings(seed=1))
 
 
-def test_open_without_embeddings_reads_them_back(emb: np.ndarray, tmp_path: Path) -> None:
-    build_index(emb, tmp_path / "index.ann", n_trees=5)
+def test_open_without_embeddings_reads_them_back_bit_for_bit(tmp_path: Path) -> None:
+    # Not unit rows: what is read back must be what was built from, not a re-normalised copy.
+    vectors = (clustered_embeddings() * np.linspace(0.5, 2.0, 400)[:, None]).astype(np.float32)
+    build_index(vectors, tmp_path / "index.ann", n_trees=5)
     idx = MovieIndex.open(tmp_path / "index.ann")
-    np.testing.assert_allclose(idx.embeddings, emb, atol=1e-6)
+    assert idx.vectors.dtype == np.float32
+    np.testing.assert_array_equal(idx.vectors, vectors)
+    np.testing.assert_allclose(idx.embeddings, normalise_rows(vectors), atol=1e-7)
+    assert idx.vectors.flags.c_contiguous
 
 
 def test_annoy_agrees_with_exact(index: MovieIndex, emb: np.ndarray) -> None:

@@ -316,9 +316,11 @@ def test_missing_bundle_stops_start_up_cleanly(tmp_path: Path) -> None:
 
 
 def corrupt_embeddings(bundle: Path) -> str:
-    emb = bundle / "movie_embeddings.npy"
-    emb.write_bytes(emb.read_bytes()[:-64] + b"\0" * 64)
-    return "movie_embeddings.npy"
+    # The index file holds the movie embeddings; zero the first movie's vector.
+    index = bundle / "index.ann"
+    data = index.read_bytes()
+    index.write_bytes(data[:12] + b"\0" * 64 + data[76:])
+    return "index.ann"
 
 
 def newer_format(bundle: Path) -> str:
