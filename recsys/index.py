@@ -30,6 +30,9 @@ DEFAULT_N_TREES = 10
 DEFAULT_SEED = 42
 # Candidates Annoy gathers per requested neighbour (its own default is n_trees).
 DEFAULT_SEARCH_K_PER_ITEM = 1500
+# An angular node in Annoy's file: n_descendants and two children (int32 each),
+# then the float32 vector.
+NODE_HEADER_BYTES = 12
 
 # An `allowed` filter: a boolean mask over dense movies, or a predicate on a dense index.
 Allowed = np.ndarray | Callable[[int], bool] | None
@@ -169,8 +172,7 @@ class MovieIndex:
         if not path.is_file():
             raise IndexFileError(f"index file {path} is missing; rebuild the index")
         size = path.stat().st_size
-        # An angular node is n_descendants + two children (int32 each) + the vector.
-        node_bytes = 12 + 4 * info.dimension
+        node_bytes = NODE_HEADER_BYTES + 4 * info.dimension
         if size != info.file_bytes or size % node_bytes:
             raise IndexFileError(
                 f"index file {path} has {size} bytes but its sidecar expects {info.file_bytes} "
@@ -289,13 +291,15 @@ def _spot_rows(n: int) -> np.ndarray:
 def _stored_vectors(annoy: AnnoyIndex, info: IndexInfo, path: Path, node_bytes: int) -> np.ndarray:
     """The items' vectors as stored in the index file.
 
-    Items are the file's first n nodes, each a 12-byte header and the vector.
+    Items are the file's first n nodes, each a header and the vector.
     Reading them as one array takes milliseconds where `get_item_vector` per
     item takes 0.14 s for 10k movies; rows checked against that public call
     make sure the layout is the one this code expects.
     """
     raw = np.fromfile(path, dtype=np.uint8, count=info.n_items * node_bytes)
-    emb = np.ascontiguousarray(raw.reshape(info.n_items, node_bytes)[:, 12:]).view(np.float32)
+    emb = np.ascontiguousarray(raw.reshape(info.n_items, node_bytes)[:, NODE_HEADER_BYTES:]).view(
+        np.float32
+    )
     for i in _spot_rows(info.n_items):
         if not np.array_equal(np.asarray(annoy.get_item_vector(int(i)), np.float32), emb[i]):
             raise IndexFileError(

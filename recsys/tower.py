@@ -104,9 +104,7 @@ def _bag_sum(
 
 def last_entries(offsets: np.ndarray, n_items: int, r: int) -> np.ndarray:
     """Boolean mask over a flat batch of histories: the last `r` entries of each."""
-    counts = np.diff(np.append(offsets, n_items))
-    ends = np.repeat(offsets + counts, counts)
-    return np.arange(n_items) >= ends - r
+    return recent_segments(offsets, n_items, r)[0]
 
 
 def recent_segments(
@@ -114,8 +112,11 @@ def recent_segments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask of the last `r` entries, their counts, their offsets) of a flat history batch:
     the recent part as a batch of its own, for torch and numpy alike."""
-    counts = np.minimum(np.diff(np.append(offsets, n_items)), r)
-    return last_entries(offsets, n_items, r), counts, (np.cumsum(counts) - counts).astype(np.int64)
+    counts = np.diff(np.append(offsets, n_items))
+    ends = np.repeat(offsets + counts, counts)
+    keep = np.arange(n_items) >= ends - r
+    kept = np.minimum(counts, r)
+    return keep, kept, (np.cumsum(kept) - kept).astype(np.int64)
 
 
 def embed_users(

@@ -85,8 +85,8 @@ def test_train_then_serve_on_every_format(datasets, fmt, tmp_path, capsys) -> No
     bundle = load_bundle(out)
     assert bundle.manifest["dataset"]["format"] == fmt
     assert bundle.manifest["dataset"]["n_movies"] == 150
-    assert bundle.manifest["dataset"]["n_ratings"] == sum(
-        1 for _ in open(datasets["ml-1m"] / "ratings.dat", encoding="latin-1")
+    assert bundle.manifest["dataset"]["n_ratings"] == len(
+        _read_dat(datasets["ml-1m"] / "ratings.dat")
     )
     # The CSV layout carries no demographics; both GroupLens .dat/u.* layouts do.
     assert bundle.manifest["features"]["has_demographics"] is (fmt != "csv")
