@@ -290,6 +290,9 @@ class QueryBatch:
     hist_items: np.ndarray  # int64 (total,), flat
     hist_offsets: np.ndarray  # int64 (b,)
     hist_weights: np.ndarray  # float32 (total,)
+    # bool (b,): the history is a known user's, in time order (stated liked
+    # movies carry no time)
+    hist_timed: np.ndarray
 
 
 def rating_weight(ratings: np.ndarray, like_threshold: float) -> np.ndarray:
@@ -336,6 +339,7 @@ def encode_queries(fs: FeatureSpace, queries: Sequence[UserQuery]) -> QueryBatch
         hist_items=np.concatenate(items_l) if items_l else np.zeros(0, np.int64),
         hist_offsets=offsets,
         hist_weights=np.concatenate(weights_l) if weights_l else np.zeros(0, np.float32),
+        hist_timed=np.array([bool(q.history_ratings) for q in queries], dtype=bool),
     )
 
 

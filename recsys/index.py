@@ -25,11 +25,17 @@ from annoy import AnnoyIndex
 METRIC = "angular"
 SIDECAR_VERSION = 1
 # Chosen with bench/bench_index.py (see bench/results/index.md): recall@10 >= 0.99
-# against exact search on ML-100K and ml-latest-small models, with a small file.
-DEFAULT_N_TREES = 10
+# against exact search on ML-100K and ml-latest-small models, with a small file
+# (each tree of the 256-dimensional shipped model adds about 0.13 MB).
+DEFAULT_N_TREES = 5
 DEFAULT_SEED = 42
 # Candidates Annoy gathers per requested neighbour (its own default is n_trees).
 DEFAULT_SEARCH_K_PER_ITEM = 1500
+# ... and at least this many in all. Users' vectors with the item-item part lean
+# on directions the trees split less often: on the shipped model, the top 1 of
+# 300 users came back right 32% of the time from 1,500 candidates, 98% from
+# 3,000 and 100% from 6,000 (bench/results/index.md, "k = 1" rows).
+MIN_SEARCH_K = 6000
 # An angular node in Annoy's file: n_descendants and two children (int32 each),
 # then the float32 vector.
 NODE_HEADER_BYTES = 12
@@ -155,6 +161,12 @@ class MovieIndex:
         self.vectors = vectors
         self.embeddings = normalise_rows(vectors)
         self.path = path
+        self.min_search_k = MIN_SEARCH_K
+
+    def search_k(self, n: int) -> int:
+        """Candidates Annoy gathers for `n` neighbours: the sidecar's per-item
+        count, and at least `min_search_k` in all."""
+        return max(self.info.search_k(n), self.min_search_k)
 
     @property
     def n_items(self) -> int:
@@ -183,7 +195,7 @@ class MovieIndex:
             annoy.load(str(path))
         except OSError as exc:
             raise IndexFileError(f"index file {path} could not be loaded ({exc})") from None
-        if annoy.get_n_items() != info.n_items or annoy.get_n_trees() != info.n_trees:
+        if annoy.get_n_items() != info.n_items or annoy.get_n_trees() != _trees_seen(info):
             raise IndexFileError(
                 f"index file {path} holds {annoy.get_n_items()} items / "
                 f"{annoy.get_n_trees()} trees but its sidecar says {info.n_items} / {info.n_trees}"
@@ -255,7 +267,7 @@ class MovieIndex:
         while True:
             # The candidate pool is sized for the `want` results returned (search_k),
             # and is at least Annoy's own default for the `fetch` asked of it.
-            base = search_k if search_k is not None else self.info.search_k(want)
+            base = search_k if search_k is not None else self.search_k(want)
             sk = max(base, fetch * self.info.n_trees)
             # Annoy gathers about search_k candidates; once that reaches the catalogue
             # size, one exact numpy pass is both cheaper and exact. An explicit
@@ -288,6 +300,19 @@ def _spot_rows(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, 17).astype(int))
 
 
+def _trees_seen(info: IndexInfo) -> int:
+    """How many trees Annoy's loader reports for a sound file built with `info`.
+
+    A leaf holds up to dimension + 2 items, so with no more items than that each
+    tree is one leaf; the loader (annoy 1.17) then takes those leaves for roots
+    as well as the root copies at the end of the file, and reports
+    2 * n_trees - 1. Searches are unaffected.
+    """
+    if info.n_items <= info.dimension + 2:
+        return 2 * info.n_trees - 1
+    return info.n_trees
+
+
 def _stored_vectors(annoy: AnnoyIndex, info: IndexInfo, path: Path, node_bytes: int) -> np.ndarray:
     """The items' vectors as stored in the index file.
 
@@ -307,6 +332,14 @@ def _stored_vectors(annoy: AnnoyIndex, info: IndexInfo, path: Path, node_bytes: 
                 "returns for it (an unexpected file layout); rebuild the index"
             )
     return emb
+
+
+def exact_top_k(
+    matrix: np.ndarray, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k rows of `matrix` (unit rows) by cosine with `vector`, within `allowed`."""
+    v = _unit(vector, matrix.shape[1])
+    return _top_k(row_dots(matrix, v), k, allowed)
 
 
 def row_dots(matrix: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -13,6 +13,10 @@ Vu = [u, 0] / |u|, so the cosine ranks movies by the raw dot product u.x. A
 movie's length then carries how broadly it is liked, which plain cosine
 throws away (on ML-100K, a rank-128 EASE loses 0.02 NDCG@10 when its movie
 vectors are normalised).
+
+With `item_rank` > 0 both vectors also carry an item-item part fitted in
+closed form after training (`recsys.itemitem`); `recsys.tower` joins the
+parts, so the towers here compute the trained part only.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from recsys.features import (
 from recsys.tower import (
     CONFIG_FILE,
     EMBEDDINGS_FILE,
+    ITEM_INPUT,
     USER_TOWER_PREFIX,
     ModelError,
     QueryModel,
@@ -55,6 +60,7 @@ from recsys.tower import (
 __all__ = ["ModelError", "TrainedModel", "TwoTower", "load_model", "movie_directions", "save_model"]
 
 WEIGHTS_FILE = "weights.pt"
+FEATURE_BUFFERS = frozenset({"m_genres", "m_year", "m_pop", "m_rated"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,13 @@ class ModelConfig:
     # so what a person watched lately can weigh differently. 0: off, as in
     # models saved before this field existed.
     recent: int = 0
+    # The item-item part (recsys.itemitem): its rank (0: none, as in models
+    # saved before these fields existed), the recency of likes in a user's part
+    # and the trained part's weight against it, both chosen on validation.
+    item_rank: int = 0
+    item_tau: float = 0.0
+    item_floor: float = 0.5
+    item_share: float = 1.0
 
     @property
     def raw_dim(self) -> int:
@@ -158,6 +171,10 @@ class UserTower(nn.Module):
         self.out = nn.Sequential(
             nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.raw_dim)
         )
+        if cfg.item_rank > 0:
+            # The item-item part's input factors: fitted in closed form after
+            # training (recsys.itemitem), kept here so they are saved with the tower.
+            self.register_buffer(ITEM_INPUT, torch.zeros(n_movies, cfg.item_rank))
         self.recent = cfg.recent
         self.recent_mix = None
         if cfg.recent > 0:
@@ -214,9 +231,11 @@ class TwoTower(nn.Module):
         n_g = len(fs.genres)
         self.movie_tower = MovieTower(fs.n_movies, n_g, cfg)
         self.user_tower = UserTower(fs.n_movies, n_g, fs.n_users, len(fs.occupations), cfg)
-        self.register_buffer("m_genres", torch.from_numpy(fs.movie_genres))
-        self.register_buffer("m_year", torch.from_numpy(fs.movie_year_bucket))
-        self.register_buffer("m_pop", torch.from_numpy(fs.movie_pop_bucket))
+        # The movie features come from the FeatureSpace (features.npz): not
+        # saved again with the weights (half a megabyte on ml-latest-small).
+        self.register_buffer("m_genres", torch.from_numpy(fs.movie_genres), persistent=False)
+        self.register_buffer("m_year", torch.from_numpy(fs.movie_year_bucket), persistent=False)
+        self.register_buffer("m_pop", torch.from_numpy(fs.movie_pop_bucket), persistent=False)
         # About half the movies share their (genres, year, popularity) with
         # another; the feature MLP runs once per distinct row (training speed).
         feats = np.column_stack([fs.movie_genres, fs.movie_year_bucket, fs.movie_pop_bucket])
@@ -226,7 +245,8 @@ class TwoTower(nn.Module):
             "u_rows", torch.from_numpy(inverse.reshape(-1).astype(np.int64)), persistent=False
         )
         # Movies never rated in training have untrained ids: they use features alone.
-        self.register_buffer("m_rated", torch.from_numpy((fs.movie_counts > 0).astype(np.float32)))
+        rated = torch.from_numpy((fs.movie_counts > 0).astype(np.float32))
+        self.register_buffer("m_rated", rated, persistent=False)
         # Only the MSE objective uses these: predicted rating = scale * cos + bias.
         self.rating_scale = nn.Parameter(torch.tensor(2.0))
         self.rating_bias = nn.Parameter(torch.tensor(float(np.mean(fs.rating_scale)) + 0.5))
@@ -256,10 +276,13 @@ class TrainedModel(QueryModel):
 
     def _embed(self, batch: QueryBatch) -> np.ndarray:
         tensors = batch_tensors(batch)
-        movie_emb = torch.from_numpy(self.movie_embeddings)
+        movie_emb = torch.from_numpy(self.tower_movie_embeddings)
         with self._lock, torch.inference_mode():
             out = self.network.user_embeddings(tensors, movie_emb)
         return out.numpy().astype(np.float32)
+
+    def _item_input(self) -> np.ndarray:
+        return getattr(self.network.user_tower, ITEM_INPUT).numpy()
 
     def predict_ratings(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(n, n_movies) predicted ratings; meaningful only for the "mse" objective."""
@@ -308,6 +331,8 @@ def load_model(directory: Path, movie_embeddings: np.ndarray | None = None) -> T
         fields = saved_fields(directory, movie_embeddings)
         network = TwoTower(fields["features"], ModelConfig(**fields["model_config"]))
         state = torch.load(directory / WEIGHTS_FILE, weights_only=True, map_location="cpu")
+        # Older files also hold the movie feature buffers, rebuilt from features.npz here.
+        state = {k: v for k, v in state.items() if k not in FEATURE_BUFFERS}
         if not any(k.startswith(USER_TOWER_PREFIX) for k in state):
             # The user tower is in user_tower.npz (older bundles also kept it here).
             tower = read_user_tower(directory)

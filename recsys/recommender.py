@@ -26,8 +26,9 @@ import numpy as np
 
 from recsys import vocab
 from recsys.bundle import Bundle, load_bundle
+from recsys.index import exact_top_k
 from recsys.titles import TitleIndex
-from recsys.tower import movie_directions
+from recsys.tower import movie_directions, similarity_directions
 
 MAX_K = 100
 MIN_AGE, MAX_AGE = 1, 120
@@ -191,6 +192,10 @@ class Recommender:
         self._directions = movie_directions(
             self._emb, bool(model.model_config.get("norm_coordinate", False))
         )
+        # Movie-to-movie similarity with an item-item part: its own directions,
+        # scored exactly (see tower.SIMILARITY_ITEM_WEIGHT); without one, the index.
+        blend = model.item_blend
+        self._similar = None if blend is None else similarity_directions(self._emb, blend)
         self._temperature = float(model.temperature)
         self.genres: tuple[str, ...] = tuple(fs.genres)
         self.occupations: tuple[str, ...] = tuple(fs.occupations)
@@ -429,13 +434,18 @@ class Recommender:
         plan: _FilterPlan,
         excluded: np.ndarray | None,
         excluded_why: str,
+        exact_over: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """Top-k (indices, cosines) with filters and exclusions applied before the cut."""
+        """Top-k (indices, cosines) with filters and exclusions applied before the cut:
+        from the index, or scored exactly over the rows of `exact_over` when given."""
         n = len(self._movie_ids)
         base = np.ones(n, dtype=bool) if excluded is None else ~excluded
         allowed = base if plan.mask is None else base & plan.mask
         restricted = plan.mask is not None or excluded is not None
-        idx, cos = self._index.query(vector, k, allowed if restricted else None)
+        if exact_over is not None:
+            idx, cos = exact_top_k(exact_over, vector, k, allowed if restricted else None)
+        else:
+            idx, cos = self._index.query(vector, k, allowed if restricted else None)
         note = None
         if len(idx) < k:
             note = self._shortfall_note(len(idx), k, plan, base, excluded_why)
@@ -692,7 +702,12 @@ class Recommender:
         info = self._info(anchor)
         excluded = np.zeros(len(self._movie_ids), dtype=bool)
         excluded[anchor] = True
-        idx, cos, note = self._rank(self._emb[anchor], k, plan, excluded, "the movie itself")
+        if self._similar is None:
+            idx, cos, note = self._rank(self._emb[anchor], k, plan, excluded, "the movie itself")
+        else:
+            idx, cos, note = self._rank(
+                self._similar[anchor], k, plan, excluded, "the movie itself", self._similar
+            )
         anchor_genres = set(info.genres)
         reasons = []
         for i in idx.tolist():

@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from recsys.features import FeatureSpace, QueryBatch, UserQuery, encode_queries
+from recsys.itemitem import recency_weights
 from recsys.vocab import canonical_genre
 
 USER_TOWER_FILE = "user_tower.npz"
 CONFIG_FILE = "model.json"
 EMBEDDINGS_FILE = "movie_embeddings.npy"
 USER_TOWER_PREFIX = "user_tower."
+# The user tower's copy of the item-item input factors P (see recsys.itemitem).
+ITEM_INPUT = "item_input"
 
 # The state-dict entries the forward pass reads (user_ids.weight is optional).
 REQUIRED = (
@@ -162,6 +166,133 @@ def embed_users(
     return _normalize(out).astype(np.float32)
 
 
+# --------------------------------------------------------------------------- item-item part
+
+
+@dataclass(frozen=True)
+class ItemBlend:
+    """How a model's trained part and its item-item part (`recsys.itemitem`) join.
+
+    Vm = [trained part, item-item part, norm coordinate], unit length. A user's
+    vector weighs each part by `share` and 1 - share after dividing it by the
+    spread of its scores over the catalogue, so the score ranks movies like
+    share * z(trained score) + (1 - share) * z(item-item score): the two parts'
+    scores are standardised per user, whatever their scales.
+    """
+
+    tower_dim: int  # length of the trained part, without the norm coordinate
+    rank: int
+    tau: float  # recency of likes, see recsys.itemitem.recency_weights
+    floor: float
+    share: float  # weight of the trained part, in (0, 1]
+
+    @classmethod
+    def of(cls, model_config: dict) -> ItemBlend | None:
+        rank = int(model_config.get("item_rank", 0))
+        if rank <= 0:
+            return None
+        return cls(
+            tower_dim=int(model_config["dim"]) - 1,
+            rank=rank,
+            tau=float(model_config["item_tau"]),
+            floor=float(model_config["item_floor"]),
+            share=float(model_config["item_share"]),
+        )
+
+
+def with_norm_coordinate(x: np.ndarray) -> np.ndarray:
+    """numpy's `model.with_norm_coordinate`: [x, sqrt(M^2 - |x|^2)] / M, M = 1.05 max |x|."""
+    x = np.asarray(x, dtype=np.float32)
+    sq = (x * x).sum(axis=1)
+    m2 = np.float32(sq.max() * 1.1025 + 1e-12)
+    last = np.sqrt(np.maximum(m2 - sq, 1e-12))
+    return (np.concatenate([x, last[:, None]], axis=1) / np.sqrt(m2)).astype(np.float32)
+
+
+def join_movies(tower_movies: np.ndarray, item_output: np.ndarray) -> np.ndarray:
+    """Vm with both parts: the trained tower's (unit, norm coordinate last) and Q's rows.
+
+    Q is scaled so that its mean row length over the movies it covers matches
+    the trained part's. A user's vector undoes any scale of either part, but
+    Annoy's trees split where the vectors spread: with the item-item part at a
+    quarter of the length, the served top 6 of a user of the shipped model
+    (user 414, k = 6, where Annoy answers) held only 3 of the exact top 6, so
+    both parts get equal room.
+    """
+    x = tower_movies[:, :-1]
+    covered = np.abs(item_output).sum(axis=1) > 0
+    q = np.asarray(item_output, dtype=np.float32)
+    if covered.any():
+        q_len = float(np.linalg.norm(q[covered], axis=1).mean())
+        q = q * (float(np.linalg.norm(x, axis=1).mean()) / max(q_len, 1e-12))
+    return with_norm_coordinate(np.concatenate([x, q], axis=1))
+
+
+# How much the item-item part counts in similar-movie searches, as a length
+# relative to the trained part's. At 1 (the index's own balance) same-era hits
+# crowded in (Toy Story: Eraser, Broken Arrow, Down Periscope; The Godfather:
+# Stigmata); at 0.25 the lists keep the trained space's sense and gain what
+# co-liking adds (Toy Story: Toy Story 2, The Mask, Babe, A Bug's Life; The
+# Godfather: Part II, Cuckoo's Nest, Goodfellas), judged by reading the lists.
+SIMILARITY_ITEM_WEIGHT = 0.25
+
+
+def similarity_directions(movie_embeddings: np.ndarray, blend: ItemBlend) -> np.ndarray:
+    """Unit vectors for movie-to-movie similarity: [x, w q] without the norm coordinate."""
+    d, r = blend.tower_dim, blend.rank
+    x = movie_embeddings[:, :d]
+    q = movie_embeddings[:, d : d + r] * np.float32(SIMILARITY_ITEM_WEIGHT)
+    return _normalize(np.concatenate([x, q], axis=1)).astype(np.float32)
+
+
+def tower_part(movie_embeddings: np.ndarray, blend: ItemBlend | None) -> np.ndarray:
+    """The trained tower's own Vm (what its history pooling reads) from the joined Vm."""
+    if blend is None:
+        return movie_embeddings
+    return with_norm_coordinate(movie_embeddings[:, : blend.tower_dim])
+
+
+def block_spreads(movie_embeddings: np.ndarray, blend: ItemBlend) -> tuple[np.ndarray, np.ndarray]:
+    """Covariances over the catalogue of the trained and the item-item part of Vm."""
+    d, r = blend.tower_dim, blend.rank
+    out = []
+    for block in (movie_embeddings[:, :d], movie_embeddings[:, d : d + r]):
+        centred = block.astype(np.float64) - block.mean(axis=0, dtype=np.float64)
+        out.append(centred.T @ centred / max(len(block), 1))
+    return out[0], out[1]
+
+
+def item_part(item_input: np.ndarray, batch: QueryBatch, blend: ItemBlend) -> np.ndarray:
+    """(b, rank): each query's liked history, recent likes weighing more, pooled through P."""
+    items, offsets = batch.hist_items, batch.hist_offsets
+    counts = np.diff(np.append(offsets, len(items))).astype(np.float32)
+    weights = recency_weights(batch, blend.tau, blend.floor)
+    return _bag_sum(item_input, items, weights, offsets, counts)
+
+
+def join_users(
+    tower_users: np.ndarray,
+    pooled: np.ndarray,
+    spreads: tuple[np.ndarray, np.ndarray],
+    share: float,
+) -> np.ndarray:
+    """Vu with both parts, [share * u / sd(u), (1 - share) * v / sd(v), 0], unit length.
+
+    sd is the standard deviation of the part's scores over the catalogue. A
+    user with no liked history has no item-item part and keeps the trained
+    tower's direction alone.
+    """
+    u = tower_users[:, :-1].astype(np.float64)
+    v = pooled.astype(np.float64)
+    sd_u = np.sqrt(np.maximum(np.einsum("bi,ij,bj->b", u, spreads[0], u), 0.0))
+    sd_v = np.sqrt(np.maximum(np.einsum("bi,ij,bj->b", v, spreads[1], v), 0.0))
+    has_items = sd_v > 1e-12
+    a = np.where(has_items, share, 1.0) / np.maximum(sd_u, 1e-12)
+    b = np.where(has_items, (1.0 - share) / np.maximum(sd_v, 1e-12), 0.0)
+    out = np.concatenate([u * a[:, None], v * b[:, None], np.zeros((len(u), 1))], axis=1)
+    return _normalize(out).astype(np.float32)
+
+
 @dataclass(kw_only=True)
 class QueryModel:
     """A trained model as the library asks it: what every saved model holds, turning a
@@ -181,10 +312,34 @@ class QueryModel:
     def embed_queries(self, queries: Sequence[UserQuery]) -> np.ndarray:
         if not queries:
             return np.zeros((0, self.movie_embeddings.shape[1]), dtype=np.float32)
-        return self._embed(encode_queries(self.features, queries))
+        batch = encode_queries(self.features, queries)
+        users = self._embed(batch)
+        blend = self.item_blend
+        if blend is None:
+            return users
+        pooled = item_part(self._item_input(), batch, blend)
+        return join_users(users, pooled, self._spreads, blend.share)
 
     def _embed(self, batch: QueryBatch) -> np.ndarray:
+        """The trained user tower's vectors (unit length; reads `tower_movie_embeddings`)."""
         raise NotImplementedError
+
+    def _item_input(self) -> np.ndarray:
+        """The item-item part's input factors P, float32 (n_movies, rank)."""
+        raise NotImplementedError
+
+    @cached_property
+    def item_blend(self) -> ItemBlend | None:
+        return ItemBlend.of(self.model_config)
+
+    @cached_property
+    def tower_movie_embeddings(self) -> np.ndarray:
+        return tower_part(self.movie_embeddings, self.item_blend)
+
+    @cached_property
+    def _spreads(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.item_blend is not None
+        return block_spreads(self.movie_embeddings, self.item_blend)
 
     def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
         return self.embed_queries(queries) @ self.movie_embeddings.T / self.temperature
@@ -240,7 +395,10 @@ class ServingModel(QueryModel):
     def _embed(self, batch: QueryBatch) -> np.ndarray:
         norm = bool(self.model_config.get("norm_coordinate", False))
         recent = int(self.model_config.get("recent", 0))
-        return embed_users(self.user_tower, norm, batch, self.movie_embeddings, recent)
+        return embed_users(self.user_tower, norm, batch, self.tower_movie_embeddings, recent)
+
+    def _item_input(self) -> np.ndarray:
+        return self.user_tower[ITEM_INPUT]
 
 
 def save_user_tower(state: dict[str, np.ndarray], directory: Path) -> str:
@@ -281,12 +439,18 @@ def model_error(directory: Path, exc: Exception) -> ModelError:
     )
 
 
+def embedding_dim(model_config: dict) -> int:
+    """Length of a movie's Vm: the trained part, plus the item-item part if any."""
+    return int(model_config["dim"]) + int(model_config.get("item_rank", 0))
+
+
 def check_embedding_shape(fields: dict, directory: Path) -> None:
-    emb, n, dim = fields["movie_embeddings"], fields["features"].n_movies, fields["model_config"]
-    if emb.shape != (n, int(dim["dim"])):
+    emb, n = fields["movie_embeddings"], fields["features"].n_movies
+    dim = embedding_dim(fields["model_config"])
+    if emb.shape != (n, dim):
         raise ModelError(
             f"movie embeddings in {directory} have shape {emb.shape}, expected "
-            f"({n}, {dim['dim']}); retrain with `movierec train`."
+            f"({n}, {dim}); retrain with `movierec train`."
         )
 
 
@@ -306,9 +470,18 @@ def load_serving_model(directory: Path, movie_embeddings: np.ndarray | None = No
     try:
         fields = saved_fields(directory, movie_embeddings)
         tower = read_user_tower(directory)
-        if int(fields["model_config"].get("recent", 0)) > 0 and "recent_mix.weight" not in tower:
+        config = fields["model_config"]
+        for key, wanted in (
+            ("recent_mix.weight", int(config.get("recent", 0)) > 0),
+            (ITEM_INPUT, int(config.get("item_rank", 0)) > 0),
+        ):
+            if wanted and key not in tower:
+                raise ValueError(f"{USER_TOWER_FILE} lacks {key}, which model.json asks for")
+        rank = int(config.get("item_rank", 0))
+        if rank > 0 and tower[ITEM_INPUT].shape != (fields["features"].n_movies, rank):
             raise ValueError(
-                f"{USER_TOWER_FILE} lacks recent_mix.weight, which model.json asks for"
+                f"{ITEM_INPUT} in {USER_TOWER_FILE} has shape {tower[ITEM_INPUT].shape}, "
+                f"expected ({fields['features'].n_movies}, {rank})"
             )
     except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
         raise model_error(directory, exc) from exc

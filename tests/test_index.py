@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recsys.index import (
+    MIN_SEARCH_K,
     IndexFileError,
     MovieIndex,
     build_index,
@@ -150,7 +151,12 @@ def big(tmp_path_factory) -> MovieIndex:
     emb = clustered_embeddings(n=5000, seed=3)
     path = tmp_path_factory.mktemp("big") / "index.ann"
     build_index(emb, path, n_trees=10, seed=1, search_k_per_item=100)
-    return MovieIndex.open(path, emb)
+    index = MovieIndex.open(path, emb)
+    assert index.search_k(1) == MIN_SEARCH_K > index.n_items
+    # The floor would score this catalogue exactly every time; these tests are
+    # about the per-item candidates and the filter logic, so it is lifted here.
+    index.min_search_k = 0
+    return index
 
 
 @pytest.mark.parametrize(("share", "via_annoy"), [(0.9, True), (0.3, True), (0.02, False)])

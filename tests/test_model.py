@@ -111,8 +111,12 @@ def test_unrated_movie_is_embedded_from_its_features(synthetic, model):
     assert i is not None and fs.movie_counts[i] == 0
     vec = model.movie_embeddings[i]
     assert np.isfinite(vec).all() and abs(np.linalg.norm(vec) - 1) < 1e-5
-    # The features alone place it closer to Romance movies than to the rest.
-    sims = model.movie_embeddings @ vec
+    # It has no item-item part (nobody liked it): all it has is the trained
+    # tower's vector, and the features alone place that closer to Romance movies.
+    d = model.item_blend.tower_dim
+    assert not vec[d:-1].any()
+    tower = model.tower_movie_embeddings
+    sims = tower @ tower[i]
     is_romance = fs.movie_genres[:, fs.genres.index("Romance")] > 0
     is_romance[i] = False
     others = fs.movie_genres[:, fs.genres.index("Romance")] == 0
@@ -511,7 +515,7 @@ def test_recent_movies_are_pooled_apart_so_history_order_counts(synthetic):
 
 
 def test_a_trained_recent_map_is_served_and_checked(model, tmp_path):
-    from recsys.tower import USER_TOWER_FILE, load_serving_model
+    from recsys.tower import load_serving_model
 
     assert model.model_config["recent"] == FAST.recent > 0
     assert float(model.network.user_tower.recent_mix.weight.detach().abs().max()) > 0
@@ -525,11 +529,18 @@ def test_a_trained_recent_map_is_served_and_checked(model, tmp_path):
     np.testing.assert_allclose(got, want, atol=2e-6)
     assert np.abs(want[0] - want[1]).max() > 1e-4  # order counts once trained
     # A user tower file without the recent map, for a model that asks for one.
-    path = tmp_path / USER_TOWER_FILE
+    assert_refused_without_tower_array(tmp_path, "recent_mix.weight")
+
+
+def assert_refused_without_tower_array(directory: Path, key: str) -> None:
+    """Drop one array from a saved model's user tower: numpy and torch loading refuse it."""
+    from recsys.tower import USER_TOWER_FILE, load_serving_model
+
+    path = directory / USER_TOWER_FILE
     with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files if k != "recent_mix.weight"}
+        arrays = {k: z[k] for k in z.files if k != key}
     np.savez_compressed(path, **arrays)
-    with pytest.raises(ModelError, match="recent_mix"):
-        load_serving_model(tmp_path)
+    with pytest.raises(ModelError, match=key.split(".")[0]):
+        load_serving_model(directory)
     with pytest.raises(ModelError):
-        load_model(tmp_path)
+        load_model(directory)

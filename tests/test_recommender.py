@@ -246,7 +246,18 @@ def test_empty_preferences_get_a_note(rec_nodemo: Recommender) -> None:
 
 
 def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
-    emb = rec.bundle.model.movie_embeddings
+    from recsys.tower import SIMILARITY_ITEM_WEIGHT, similarity_directions
+
+    model = rec.bundle.model
+    # With an item-item part, similarity reads both parts of Vm (the item-item
+    # one weighted down) without the norm coordinate.
+    emb = similarity_directions(model.movie_embeddings, model.item_blend)
+    d = model.item_blend.tower_dim
+    x, q = model.movie_embeddings[:, :d], model.movie_embeddings[:, d:-1]
+    manual = np.concatenate([x, SIMILARITY_ITEM_WEIGHT * q], axis=1)
+    np.testing.assert_allclose(
+        emb, manual / np.linalg.norm(manual, axis=1, keepdims=True), atol=1e-6
+    )
     res = rec.similar_movies("Heat 1995", k=6)
     assert res.movie.movie_id == 2
     assert_well_formed(res.items, 6)
@@ -254,10 +265,10 @@ def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
     for it in res.items:
         cos = float(emb[dense(rec, 2)] @ emb[dense(rec, it.movie_id)])
         assert it.similarity == pytest.approx(cos, abs=1e-3)
-        assert it.score == pytest.approx(cos / rec.bundle.model.temperature, abs=1e-3)
+        assert it.score == pytest.approx(cos / model.temperature, abs=1e-3)
         assert "Heat (1995)" in it.reason
     exact = np.argsort(-(emb @ emb[dense(rec, 2)]))
-    want = [int(rec.bundle.model.features.movie_ids[i]) for i in exact if i != dense(rec, 2)][:6]
+    want = [int(model.features.movie_ids[i]) for i in exact if i != dense(rec, 2)][:6]
     assert [it.movie_id for it in res.items] == want
 
 
@@ -295,7 +306,8 @@ def test_movie_details(rec: Recommender) -> None:
 def test_model_card(rec: Recommender) -> None:
     card = rec.model_card()
     assert card["dataset"] == "synthetic" and card["n_movies"] == 62 and card["n_users"] == 40
-    assert card["has_demographics"] is True and card["embedding_dim"] == 16
+    # dim 16 for the trained part, plus the default rank-128 item-item part
+    assert card["has_demographics"] is True and card["embedding_dim"] == 16 + 128
     assert card["user_id_range"] == [1, 40] and card["bundle_bytes"] > 0
     assert "created_at" in card and "evaluation" in card
 
