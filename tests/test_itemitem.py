@@ -56,6 +56,16 @@ def test_full_rank_factors_reproduce_ease(dataset):
     assert not p[unliked].any() and not q[unliked].any()
 
 
+def test_the_co_like_counts_are_the_same_block_by_block(dataset, monkeypatch):
+    import recsys.itemitem as itemitem
+
+    fs = build_feature_space(dataset)
+    whole = fit_factors(fs, rank=8, movies=40, lam=50.0)
+    monkeypatch.setattr(itemitem, "USERS_PER_BLOCK", 16)  # 150 users: 10 blocks
+    blocks = fit_factors(fs, rank=8, movies=40, lam=50.0)
+    np.testing.assert_allclose(blocks[0] @ blocks[1].T, whole[0] @ whole[1].T, atol=1e-5)
+
+
 def test_the_movie_cap_keeps_the_most_liked(dataset):
     fs = build_feature_space(dataset)
     likes = _liked_matrix(fs).sum(0)
