@@ -39,6 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from recsys.data import Dataset
+from recsys.itemitem import ease_matrix as ease_weights
 from recsys.splits import EvalUser, movie_genre_matrix
 from recsys.taste import LIKE_THRESHOLD, catalogue_genre_share, stated_genres
 from recsys.vocab import AGE_BUCKETS, GENRES
@@ -442,16 +443,6 @@ def history_rows(data: TrainData, active: np.ndarray, users: Sequence[EvalUser])
         p = pos[items]
         x[r, p[p >= 0]] = 1.0
     return x
-
-
-def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
-    """B = I - P / diag(P) with P = (G + λI)⁻¹, diagonal forced to zero."""
-    if lam <= 0:
-        raise ValueError(f"EASE's λ must be positive, got {lam}")
-    p = np.linalg.inv(gram + lam * np.eye(len(gram)))
-    b = -p / np.diag(p)[None, :]
-    np.fill_diagonal(b, 0.0)
-    return b
 
 
 def positives(data: TrainData, min_rating: float = LIKE_THRESHOLD) -> TrainData:

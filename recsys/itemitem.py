@@ -94,12 +94,17 @@ def _gram(users: np.ndarray, cols: np.ndarray, n_users: int, n_cols: int) -> np.
 
 
 def ease_matrix(gram: np.ndarray, lam: float) -> np.ndarray:
-    """EASE's B = I - P / diag(P), P = (G + λI)^-1, with a zero diagonal.
+    """EASE's B = I - P / diag(P), P = (G + λI)^-1, with a zero diagonal, in the
+    Gram matrix's own precision (the EASE baseline passes float64).
 
-    In float32 (the Gram matrix counts co-likes, exact in float32 below 2^24):
-    half the time of float64, and λ >= 1 keeps G + λI well conditioned.
+    The towers' part passes float32: the Gram matrix counts co-likes, exact in
+    float32 below 2^24, the inverse takes half the time, and λ >= 1 keeps
+    G + λI well conditioned.
     """
-    inv = np.linalg.inv(gram + np.float32(lam) * np.eye(len(gram), dtype=np.float32))
+    if lam <= 0:
+        raise ValueError(f"EASE's λ must be positive, got {lam}")
+    dtype = gram.dtype
+    inv = np.linalg.inv(gram + dtype.type(lam) * np.eye(len(gram), dtype=dtype))
     b = -inv / np.diag(inv)[None, :]
     np.fill_diagonal(b, 0.0)
     return b

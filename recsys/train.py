@@ -536,6 +536,10 @@ def _standardised(scores: np.ndarray) -> torch.Tensor:
     return torch.where(sd > 1e-12, centred / sd.clamp(min=1e-12), torch.zeros_like(centred))
 
 
+def _fallback_choice() -> dict:
+    return {"tau": FALLBACK_TAU, "share": FALLBACK_SHARE, "chosen_on": "fallback"}
+
+
 def _choose_item_blend(
     net: TwoTower, fs: FeatureSpace, validation: _Validation, cfg: TrainConfig
 ) -> dict:
@@ -543,14 +547,14 @@ def _choose_item_blend(
     warm validation users best, with an item-item part fitted without their
     held-out ratings. Cold validation users have no history, so no item-item
     part: their answers do not depend on the choice."""
+    c = validation.n_cold
+    queries, seen, relevant = validation.queries[c:], validation.seen[c:], validation.relevant[c:]
+    if not queries:
+        return _fallback_choice()
     p, q = fit_factors(fs, cfg.item_rank, cfg.item_movies, cfg.item_lambda, cfg.seed)
     with torch.inference_mode():
         movies = join_movies(net.movie_embeddings().numpy().astype(np.float32), q)
     blend = ItemBlend(cfg.dim - 1, cfg.item_rank, 0.0, cfg.item_floor, 1.0)
-    c = validation.n_cold
-    queries, seen, relevant = validation.queries[c:], validation.seen[c:], validation.relevant[c:]
-    if not queries:
-        return {"tau": FALLBACK_TAU, "share": FALLBACK_SHARE, "chosen_on": "fallback"}
     batch = encode_queries(fs, queries)
     with torch.inference_mode():
         users = net.user_embeddings(
@@ -704,7 +708,7 @@ def _fit(dataset: Dataset, cfg: TrainConfig, progress: bool) -> TrainedModel:
             net_v = _validated_net(fs_fit, cfg, best)
             item_choice = _choose_item_blend(net_v, fs_fit, validation, cfg)
         else:
-            item_choice = {"tau": FALLBACK_TAU, "share": FALLBACK_SHARE, "chosen_on": "fallback"}
+            item_choice = _fallback_choice()
         model_cfg = replace(model_cfg, item_tau=item_choice["tau"], item_share=item_choice["share"])
     fs = build_feature_space(dataset)
     same_inputs = best is not None and fs.occupations == fs_fit.occupations
