@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from recsys import __version__
-from recsys.recommender import Filters, MovieInfo, Recommender, UnknownGenreError
+from recsys.serving.filters import Filters
+from recsys.serving.recommender import Recommender
+from recsys.serving.results import MovieInfo
 from server import render, schemas
 from server.errors import argument_error, tool_errors, unknown_arguments
-from server.pipes import pipe_streams, pipes_usable
+from server.pipes import pipe_streams, pipes_usable, serve_streams
 from server.schemas import (
     AgeArg,
     AnchorArg,
@@ -138,9 +139,7 @@ class MovierecServer(MCPServer):
         log.info("stdio over pipes, read and written by the event loop")
         try:
             async with pipe_streams() as (read_stream, write_stream):
-                # The SDK's own run_stdio_async does exactly this over its threaded streams.
-                server = self._lowlevel_server
-                await server.run(read_stream, write_stream, server.create_initialization_options())
+                await serve_streams(self, read_stream, write_stream)
         except* (BrokenPipeError, ConnectionResetError):
             # The client went away mid-answer: nobody is left to serve, so end quietly.
             log.info("the client closed its end of the pipe; stopping")
@@ -153,28 +152,16 @@ def _answer(result: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def _genres(rec: Recommender, argument: str, names: Sequence[str] | None) -> tuple[str, ...]:
-    try:
-        return rec.canonical_genres(names or ())
-    except UnknownGenreError as exc:
-        raise ToolError(f"{argument}: {exc}") from exc
-
-
 def _filters(
-    rec: Recommender,
     genres: Sequence[str] | None,
     exclude_genres: Sequence[str] | None,
     year_min: int | None,
     year_max: int | None,
 ) -> Filters:
-    if year_min is not None and year_max is not None and year_min > year_max:
-        raise ToolError(
-            f"year_min ({year_min}) is after year_max ({year_max}); swap them, or drop one to "
-            "leave that end open."
-        )
+    """The tool's filter arguments as the library's Filters (it checks them)."""
     return Filters(
-        genres=_genres(rec, "genres", genres),
-        exclude_genres=_genres(rec, "exclude_genres", exclude_genres),
+        genres=tuple(genres or ()),
+        exclude_genres=tuple(exclude_genres or ()),
         year_min=year_min,
         year_max=year_max,
     )
@@ -219,8 +206,8 @@ def build_server(rec: Recommender) -> MovierecServer:
         favourite genres) and up to k movies with a score and a one-sentence reason.
         """
         with tool_errors("recommend_for_user", "check user_id (valid range in movierec://model)."):
-            filters = _filters(rec, genres, exclude_genres, year_min, year_max)
-            result = schemas.user_recommendations_from(
+            filters = _filters(genres, exclude_genres, year_min, year_max)
+            result = schemas.UserRecommendations.model_validate(
                 rec.for_user(user_id, k=k, filters=filters, exclude_seen=exclude_seen)
             )
             return _answer(result, render.user_text(result))
@@ -244,11 +231,10 @@ def build_server(rec: Recommender) -> MovierecServer:
         demographics when the model was trained without them) and up to k movies.
         """
         with tool_errors("recommend_for_preferences", "retry with fewer or simpler inputs."):
-            stated = _genres(rec, "genres", genres)
-            filters = _filters(rec, None, exclude_genres, year_min, year_max)
-            result = schemas.preference_recommendations_from(
+            filters = _filters(None, exclude_genres, year_min, year_max)
+            result = schemas.PreferenceRecommendations.model_validate(
                 rec.for_preferences(
-                    stated,
+                    genres,
                     age=age,
                     occupation=occupation,
                     gender=gender,
@@ -274,8 +260,10 @@ def build_server(rec: Recommender) -> MovierecServer:
         includes it. Works for movies with few or no ratings too (their genres and year count).
         """
         with tool_errors("similar_movies", "pass the movie's id (find it with search_movies)."):
-            filters = _filters(rec, genres, exclude_genres, year_min, year_max)
-            result = schemas.similar_movies_from(rec.similar_movies(movie, k=k, filters=filters))
+            filters = _filters(genres, exclude_genres, year_min, year_max)
+            result = schemas.SimilarMovies.model_validate(
+                rec.similar_movies(movie, k=k, filters=filters)
+            )
             return _answer(result, render.similar_text(result))
 
     @mcp.read_only_tool
@@ -291,7 +279,7 @@ def build_server(rec: Recommender) -> MovierecServer:
         Use it to get the id of a movie before calling similar_movies or get_movie.
         """
         with tool_errors("search_movies", "retry with a shorter query."):
-            filters = _filters(rec, genres, None, year_min, year_max)
+            filters = _filters(genres, None, year_min, year_max)
             result = _search_results(query, rec.search(query, k=k, filters=filters))
             return _answer(result, render.search_text(result))
 
@@ -299,7 +287,7 @@ def build_server(rec: Recommender) -> MovierecServer:
     def get_movie(movie_id: MovieIdArg) -> Annotated[CallToolResult, schemas.Movie]:
         """One movie's details: title, year, genres, number of ratings and mean rating."""
         with tool_errors("get_movie", "find the id with search_movies and retry."):
-            result = schemas.movie_from(rec.movie(movie_id))
+            result = schemas.Movie.model_validate(rec.movie(movie_id))
             return _answer(result, render.movie_text(result))
 
     @mcp.resource(

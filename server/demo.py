@@ -21,7 +21,7 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from server.commands import MODEL_ENV, default_model
+from server.commands import MODEL_ENV, model_dir
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("recommend_for_user", {"user_id": 1, "k": 5}),
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.demo", description=__doc__)
     parser.add_argument("--model", default=None, help=f"bundle (default: ${MODEL_ENV} or shipped)")
     args = parser.parse_args(argv)
-    model = Path(args.model or default_model()).expanduser().resolve()
+    model = model_dir(args.model)
     if not model.is_dir():
         print(
             f"no model bundle at {model}; build it with `make model` "

@@ -24,8 +24,7 @@ from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
-
-from recsys.recommender import RecommenderError
+from recsys.serving.errors import RecommenderError
 
 log = logging.getLogger("movierec.server")
 

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, BinaryIO
 
+from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 
 # Far above any request our tools accept (their string and list arguments are
@@ -122,3 +123,16 @@ async def pipe_streams() -> AsyncIterator[tuple[Any, Any]]:
         finally:
             read_transport.close()
             write_transport.close()
+
+
+async def serve_streams(mcp: MCPServer, read_stream: Any, write_stream: Any) -> None:
+    """Run `mcp` over the given message streams: the one place we use SDK internals.
+
+    mcp 2.3 has no public way to run an MCPServer over streams of one's own;
+    its `run_stdio_async` does exactly this over its threaded stdio streams.
+    pyproject.toml pins the SDK's minor version, and tests/test_server_pipes.py
+    fails loudly if `run_stdio_async` stops doing this.
+    """
+    server = mcp._lowlevel_server  # noqa: SLF001 - see the docstring
+    await server.run(read_stream, write_stream, server.create_initialization_options())
+

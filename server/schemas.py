@@ -4,7 +4,8 @@ Argument types carry the limits every tool enforces (k in 1..100, strings of
 1-200 characters, lists of at most 20 items, ages 1..120) and the descriptions
 an LLM reads in each tool's inputSchema. Result models are what each tool
 publishes as its outputSchema and returns as structuredContent; they are
-built from the library's frozen dataclasses by the `*_from` functions.
+validated straight from the library's frozen result dataclasses
+(`Model.model_validate(result)`), whose fields they mirror by name.
 """
 
 from __future__ import annotations
@@ -14,19 +15,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from recsys.recommender import (
-    Interpretation,
-    MovieInfo,
-    PreferenceResult,
-    Recommendation,
-    SimilarResult,
-    UserProfile,
-    UserResult,
-)
+from recsys.serving.inputs import MAX_AGE, MAX_K, MIN_AGE
 
 MAX_TEXT = 200
 MAX_LIST = 20
-MAX_K = 100
 YEAR_MIN, YEAR_MAX = 1870, 2100
 
 
@@ -109,7 +101,7 @@ StatedGenresArg = Annotated[
     ),
 ]
 AgeArg = Annotated[
-    Annotated[int, Field(ge=1, le=120), BeforeValidator(_no_bool)] | None,
+    Annotated[int, Field(ge=MIN_AGE, le=MAX_AGE), BeforeValidator(_no_bool)] | None,
     Field(description="The person's age in years (1-120)."),
 ]
 OccupationArg = Annotated[
@@ -148,7 +140,9 @@ MovieIdArg = Annotated[
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Built straight from the library's result dataclasses (recsys.serving.results),
+    # field by field by name: no converter to keep in step.
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
 class Movie(_Out):
@@ -218,80 +212,3 @@ class SearchResults(_Out):
         description="Best title match first (then the more rated movie); score is 1/rank."
     )
     note: str | None
-
-
-def movie_from(info: MovieInfo) -> Movie:
-    mean = None if info.mean_rating is None else round(float(info.mean_rating), 3)
-    return Movie(
-        movie_id=int(info.movie_id),
-        title=info.title,
-        year=info.year,
-        genres=list(info.genres),
-        n_ratings=int(info.n_ratings),
-        mean_rating=mean,
-    )
-
-
-def item_from(rec: Recommendation) -> Item:
-    return Item(
-        rank=rec.rank,
-        movie_id=int(rec.movie_id),
-        title=rec.title,
-        year=rec.year,
-        genres=list(rec.genres),
-        score=round(float(rec.score), 4),
-        reason=rec.reason,
-    )
-
-
-def similar_item_from(rec: Recommendation) -> SimilarItem:
-    similarity = 0.0 if rec.similarity is None else round(float(rec.similarity), 4)
-    return SimilarItem(**item_from(rec).model_dump(), similarity=similarity)
-
-
-def user_from(profile: UserProfile) -> User:
-    return User(
-        user_id=int(profile.user_id),
-        gender=profile.gender,
-        age=profile.age,
-        occupation=profile.occupation,
-        n_ratings=int(profile.n_ratings),
-        favourite_genres=list(profile.favourite_genres),
-    )
-
-
-def interpreted_from(interp: Interpretation) -> Interpreted:
-    return Interpreted(
-        genres=list(interp.genres),
-        age=interp.age,
-        age_bucket=interp.age_bucket,
-        occupation=interp.occupation,
-        gender=interp.gender,
-        liked_movies=[movie_from(m) for m in interp.liked_movies],
-        ignored=list(interp.ignored),
-    )
-
-
-def user_recommendations_from(result: UserResult) -> UserRecommendations:
-    return UserRecommendations(
-        user=user_from(result.user),
-        items=[item_from(r) for r in result.items],
-        note=result.note,
-    )
-
-
-def preference_recommendations_from(result: PreferenceResult) -> PreferenceRecommendations:
-    return PreferenceRecommendations(
-        interpreted=interpreted_from(result.interpreted),
-        demographics_used=result.demographics_used,
-        items=[item_from(r) for r in result.items],
-        note=result.note,
-    )
-
-
-def similar_movies_from(result: SimilarResult) -> SimilarMovies:
-    return SimilarMovies(
-        movie=movie_from(result.movie),
-        items=[similar_item_from(r) for r in result.items],
-        note=result.note,
-    )

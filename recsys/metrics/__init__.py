@@ -1,0 +1,1 @@
+"""Stage 3: ranking metrics and top-k, below training (its validation) and everything above."""

@@ -1,0 +1,137 @@
+"""The catalogue as the tools see it: each movie's facts, the genre vocabulary, and resolving
+what a person calls a movie (an id, or a title typed loosely) to one movie or a clear error."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import vocab
+from recsys.features.space import FeatureSpace
+from recsys.serving.errors import (
+    AmbiguousMovieError,
+    InvalidArgumentError,
+    MovieNotFoundError,
+    UnknownGenreError,
+)
+from recsys.serving.inputs import is_int
+from recsys.serving.results import MovieInfo
+from recsys.serving.titles import TitleIndex
+from recsys.serving.wording import names
+
+
+def _label(info: MovieInfo) -> str:
+    return f"{info.title} (id {info.movie_id})"
+
+
+class Catalogue:
+    """Movie facts in dense movie order (row i = dense index i), and title look-ups."""
+
+    def __init__(self, movies: pd.DataFrame, features: FeatureSpace) -> None:
+        self._fs = features
+        self.genres: tuple[str, ...] = tuple(features.genres)
+        self.movie_ids = movies["movie_id"].to_numpy(dtype=np.int64)
+        self.titles: list[str] = [str(t) for t in movies["title"]]
+        self.years = movies["year"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        self.movie_genres: list[tuple[str, ...]] = list(movies["genres"])
+        self.genre_matrix = np.asarray(features.movie_genres) > 0
+        self.genre_col = {g: j for j, g in enumerate(self.genres)}
+        self.n_ratings = movies["n_ratings"].to_numpy(dtype=np.int64)
+        self.mean_rating = movies["mean_rating"].to_numpy(dtype=np.float64)
+        self.title_index = TitleIndex.build(self.titles, self.years, self.n_ratings)
+
+    def __len__(self) -> int:
+        return len(self.movie_ids)
+
+    def info(self, i: int) -> MovieInfo:
+        mean = self.mean_rating[i]
+        year = int(self.years[i])
+        return MovieInfo(
+            movie_id=int(self.movie_ids[i]),
+            title=self.titles[i],
+            year=None if year < 0 else year,
+            genres=tuple(self.movie_genres[i]),
+            n_ratings=int(self.n_ratings[i]),
+            mean_rating=None if math.isnan(mean) else round(float(mean), 3),
+        )
+
+    def index_of(self, movie_id: int) -> int | None:
+        return self._fs.movie_index(movie_id)
+
+    def movie(self, movie_id: object) -> MovieInfo:
+        return self.info(self._index_by_id(movie_id))
+
+    def _index_by_id(self, movie_id: object) -> int:
+        if not is_int(movie_id):
+            raise InvalidArgumentError(f"movie_id must be an integer, got {movie_id!r}")
+        i = self.index_of(int(movie_id))
+        if i is None:
+            raise MovieNotFoundError(
+                f"No movie has id {movie_id} in this model's catalogue "
+                f"({len(self.movie_ids)} movies, ids {self.movie_ids.min()}.."
+                f"{self.movie_ids.max()}). Use search_movies to find a movie's id by title."
+            )
+        return i
+
+    def canonical_genres(
+        self, genres: Sequence[str] | str, argument: str | None = None
+    ) -> tuple[str, ...]:
+        """Canonical names, each once; an unknown one is an error naming `argument` if given."""
+        if isinstance(genres, str):
+            genres = [genres]
+        out: list[str] = []
+        for raw in genres:
+            canon = vocab.canonical_genre(str(raw))
+            if canon is None or canon not in self.genre_col:
+                close = vocab.closest_genres(str(raw))
+                hint = f" Did you mean {names(close)}?" if close else ""
+                where = f"{argument}: " if argument else ""
+                raise UnknownGenreError(
+                    f"{where}Unknown genre {raw!r}.{hint} Valid genres: {', '.join(self.genres)}."
+                )
+            if canon not in out:
+                out.append(canon)
+        return tuple(out)
+
+    def resolve(self, ref: object) -> int:
+        """The dense index of the movie `ref` names: an id, or a title (loosely matched)."""
+        if is_int(ref):
+            return self._index_by_id(ref)
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidArgumentError(
+                f"a movie must be given as an id (integer) or a title, got {ref!r}"
+            )
+        text = ref.strip()
+        if re.fullmatch(r"\d+", text):
+            by_id = self.index_of(int(text))
+            by_title = self.title_index.exact(text)
+            if by_id is not None and len(by_title):
+                cands = (self.info(by_id), *(self.info(int(i)) for i in by_title))
+                raise AmbiguousMovieError(
+                    f"{text!r} is both a movie id and a title: "
+                    f"{'; '.join(_label(c) for c in cands)}. Pass the id as a number.",
+                    cands,
+                )
+            if by_id is not None:
+                return by_id
+        res = self.title_index.resolve(text)
+        if res.status == "found" and res.index is not None:
+            return int(res.index)
+        cands = tuple(self.info(i) for i in res.candidates)
+        if res.status == "ambiguous":
+            raise AmbiguousMovieError(
+                f"{text!r} matches several movies: {'; '.join(_label(c) for c in cands)}. "
+                "Pass the movie id, or add the year (e.g. 'Heat 1995').",
+                cands,
+            )
+        closest = self.title_index.closest(text, n=5)
+        near = "; ".join(_label(self.info(i)) for i in closest)
+        hint = f" Closest titles: {near}." if near else ""
+        raise MovieNotFoundError(
+            f"No movie titled {text!r} in this model's catalogue.{hint} "
+            "Use search_movies to look titles up, then pass the movie id."
+        )

@@ -1,0 +1,70 @@
+"""What the use cases return: frozen dataclasses the MCP layer publishes as they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MovieInfo:
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    n_ratings: int
+    mean_rating: float | None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    rank: int
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    score: float  # rounded once, here
+    reason: str
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    user_id: int
+    n_ratings: int
+    favourite_genres: tuple[str, ...]
+    gender: str | None
+    age: str | None
+    occupation: str | None
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    genres: tuple[str, ...]
+    age: int | None
+    age_bucket: str | None
+    occupation: str | None
+    gender: str | None
+    liked_movies: tuple[MovieInfo, ...]
+    ignored: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UserResult:
+    user: UserProfile
+    items: tuple[Recommendation, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class PreferenceResult:
+    interpreted: Interpretation
+    demographics_used: bool
+    items: tuple[Recommendation, ...]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    movie: MovieInfo
+    items: tuple[Recommendation, ...]
+    note: str | None
