@@ -97,7 +97,8 @@ def layering_violations(graph: dict[str, set[str]]) -> list[str]:
             if theirs is None or theirs == own or own.startswith(theirs + "."):
                 continue
             if STAGES[theirs] >= STAGES[own]:
-                out.append(f"{module} ({own}) imports {target} ({theirs}), a later or sibling stage")
+                later = "a later or sibling stage"
+                out.append(f"{module} ({own}) imports {target} ({theirs}), {later}")
     return out
 
 
