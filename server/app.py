@@ -20,10 +20,10 @@ import logging
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from recsys import __version__
@@ -52,6 +52,8 @@ from server.schemas import (
 )
 
 log = logging.getLogger("movierec.server")
+
+ToolFn = TypeVar("ToolFn", bound=Callable[..., Any])
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
@@ -109,12 +111,12 @@ class MovierecServer(MCPServer):
         super().__init__(**kwargs)
         self._gates: dict[str, _Gate] = {}
 
-    def read_only_tool(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def read_only_tool(self, fn: ToolFn) -> ToolFn:
         self.add_tool(fn, annotations=READ_ONLY)
         self._gates[fn.__name__] = _gate_for(fn)
         return fn
 
-    async def list_tools(self) -> list[Any]:
+    async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
         for tool in tools:
             if tool.name in self._gates:
@@ -124,7 +126,7 @@ class MovierecServer(MCPServer):
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
-    ) -> Any:
+    ) -> CallToolResult | InputRequiredResult:
         gate = self._gates.get(name)
         if gate is not None:
             gate.check(name, arguments)

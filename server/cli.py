@@ -195,9 +195,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         help="any training setting, e.g. --set dim=64 --set item_rank=0 --set loop.lr=0.001 "
         "(repeatable; names in recsys/training/config.py)",
     )
-    p.add_argument(
-        "--threads", type=int, default=2, help="torch threads for training (default 2)"
-    )
+    p.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
 
 
 def _train_config(args: argparse.Namespace, command: str) -> TrainConfig | None:

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp_types import TextResourceContents
 
 from server.commands import MODEL_ENV, model_dir
 
@@ -71,7 +72,10 @@ async def demo(model: Path) -> int:
             args = ", ".join(tool.input_schema.get("properties", {}))
             print(f"- {tool.name}({args})  [{flags}]")
         banner("resource movierec://model")
-        card = json.loads((await client.read_resource("movierec://model")).contents[0].text)
+        contents = (await client.read_resource("movierec://model")).contents[0]
+        if not isinstance(contents, TextResourceContents):
+            raise RuntimeError("movierec://model did not answer text; expected the JSON card")
+        card = json.loads(contents.text)
         shown = ("dataset", "created_at", "n_movies", "n_users", "has_demographics")
         for key in shown:
             print(f"{key}: {card.get(key)}")

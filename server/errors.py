@@ -24,6 +24,7 @@ from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
+
 from recsys.serving.errors import RecommenderError
 
 log = logging.getLogger("movierec.server")
@@ -81,7 +82,7 @@ def unknown_arguments(tool: str, unknown: list[str], schema: Mapping[str, Any]) 
     )
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

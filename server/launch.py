@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ PROTOCOL_VERSION = LATEST_HANDSHAKE_VERSION
 class WireClient:
     """One stdio server process and the JSON-RPC lines exchanged with it."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def send(self, message: dict[str, Any] | bytes) -> None:
@@ -65,7 +65,8 @@ class WireClient:
         line = self.process.stdout.readline()
         if not line:
             raise EOFError(f"the server closed stdout (exit code {self.process.poll()})")
-        return json.loads(line)
+        message: dict[str, Any] = json.loads(line)
+        return message
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one request and return its response, skipping any notifications before it."""
@@ -84,7 +85,8 @@ class WireClient:
         answer = self.request("tools/call", {"name": name, "arguments": arguments})
         if "result" not in answer:
             raise RuntimeError(f"{name} answered a protocol error: {answer.get('error')}")
-        return answer["result"]
+        result: dict[str, Any] = answer["result"]
+        return result
 
 
 @contextmanager
@@ -127,12 +129,13 @@ def wire_session(
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
 class HttpServer:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     url: str
     port: int
     log: IO[str]
@@ -190,7 +193,7 @@ def http_server(
 
 
 @asynccontextmanager
-async def http_client(url: str, token: str | None = None) -> Any:
+async def http_client(url: str, token: str | None = None) -> AsyncIterator[Client]:
     """A connected MCP client over streamable HTTP, sending the bearer token when given."""
     import httpx2
     from mcp.client.streamable_http import streamable_http_client

@@ -18,7 +18,7 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, BinaryIO
 
@@ -77,7 +77,7 @@ class _Frames:
 
 
 @contextmanager
-def _claimed_wire() -> Any:
+def _claimed_wire() -> Iterator[tuple[int, int]]:
     """Private duplicates of fds 0 and 1 for the protocol; fd 0 -> null, fd 1 -> stderr."""
     sys.stdout.flush()
     blocking = [os.get_blocking(fd) for fd in (0, 1)]
@@ -105,6 +105,7 @@ def _claimed_wire() -> Any:
 @asynccontextmanager
 async def pipe_streams() -> AsyncIterator[tuple[Any, Any]]:
     """The SDK's (read, write) message streams over stdin/stdout pipes, without threads."""
+    # Any: stdio_server is unannotated, and the stream protocols are private to the SDK.
     loop = asyncio.get_running_loop()
     with _claimed_wire() as (wire_in, wire_out):
         stdin: BinaryIO = os.fdopen(wire_in, "rb", buffering=0)
@@ -118,7 +119,10 @@ async def pipe_streams() -> AsyncIterator[tuple[Any, Any]]:
         )
         writer = asyncio.StreamWriter(write_transport, protocol, reader, loop)
         try:
-            async with stdio_server(stdin=_Lines(reader), stdout=_Frames(writer)) as streams:
+            async with stdio_server(
+                stdin=_Lines(reader),  # type: ignore[arg-type]  # the SDK only iterates it
+                stdout=_Frames(writer),  # type: ignore[arg-type]  # it only awaits write, flush
+            ) as streams:
                 yield streams
         finally:
             read_transport.close()
@@ -135,4 +139,3 @@ async def serve_streams(mcp: MCPServer, read_stream: Any, write_stream: Any) -> 
     """
     server = mcp._lowlevel_server  # noqa: SLF001 - see the docstring
     await server.run(read_stream, write_stream, server.create_initialization_options())
-

@@ -11,7 +11,7 @@ validated straight from the library's frozen result dataclasses
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -22,14 +22,14 @@ MAX_LIST = 20
 YEAR_MIN, YEAR_MAX = 1870, 2100
 
 
-def _no_bool(value: Any) -> Any:
+def _no_bool(value: object) -> object:
     # pydantic's lax mode reads true as 1; a boolean where a number belongs is a mistake.
     if isinstance(value, bool):
         raise ValueError("expected a number, not a boolean")
     return value
 
 
-def _json_list(text: str) -> Any:
+def _json_list(text: str) -> object:
     if text.startswith("["):
         try:
             return json.loads(text)
@@ -38,7 +38,7 @@ def _json_list(text: str) -> Any:
     return None
 
 
-def _as_name_list(value: Any) -> Any:
+def _as_name_list(value: object) -> object:
     """Accept what LLM clients send for a list of names: a list, a JSON array, or "a, b"."""
     if isinstance(value, str):
         text = value.strip()
@@ -49,7 +49,7 @@ def _as_name_list(value: Any) -> Any:
     return value
 
 
-def _as_ref_list(value: Any) -> Any:
+def _as_ref_list(value: object) -> object:
     """Like `_as_name_list`, but a bare string is one title: titles contain commas."""
     if isinstance(value, str):
         parsed = _json_list(value.strip())

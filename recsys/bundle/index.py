@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 from annoy import AnnoyIndex
@@ -25,7 +26,7 @@ from annoy import AnnoyIndex
 from recsys.metrics.ranking import top_positions
 from recsys.model.vectors import unit_rows
 
-METRIC = "angular"
+METRIC: Final = "angular"
 SIDECAR_VERSION = 1
 # Chosen with bench/bench_index.py (see bench/results/index.md): recall@10 >= 0.99
 # against exact search on ML-100K and ml-latest-small models, with a small file
@@ -325,7 +326,8 @@ def row_dots(matrix: np.ndarray, v: np.ndarray) -> np.ndarray:
     measured 12 ms against 0.2 ms here for 9742 x 64 (bench/results/index.md).
     einsum's own single-threaded loop keeps per-query latency predictable.
     """
-    return np.einsum("ij,j->i", matrix, v)
+    dots: np.ndarray = np.einsum("ij,j->i", matrix, v)
+    return dots
 
 
 def _unit(vector: np.ndarray, dim: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -52,7 +53,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_fingerprint(dataset: Dataset) -> dict:
+def dataset_fingerprint(dataset: Dataset) -> dict[str, Any]:
     """sha256 over the dataset's source files (name, size, hash), or its ratings if in memory."""
     if dataset.path is None:
         hashed = pd.util.hash_pandas_object(
@@ -79,8 +80,8 @@ def dataset_fingerprint(dataset: Dataset) -> dict:
     return {"sha256": outer.hexdigest(), "source": "files", "files": files}
 
 
-def file_entries(directory: Path) -> dict[str, dict]:
-    entries = {}
+def file_entries(directory: Path) -> dict[str, dict[str, Any]]:
+    entries: dict[str, dict[str, Any]] = {}
     for p in sorted(directory.rglob("*")):
         if p.is_file() and p.name != MANIFEST:
             name = p.relative_to(directory).as_posix()
@@ -88,7 +89,7 @@ def file_entries(directory: Path) -> dict[str, dict]:
     return entries
 
 
-def read_manifest(path: Path) -> dict:
+def read_manifest(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"no model bundle at {path}; {retrain_hint(path)}")
@@ -112,14 +113,14 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def dataset_of(manifest: dict) -> str:
+def dataset_of(manifest: dict[str, Any]) -> str:
     try:
         return str(manifest["dataset"]["name"])
     except (KeyError, TypeError):
         return "default"
 
 
-def verify_files(path: Path, manifest: dict) -> None:
+def verify_files(path: Path, manifest: dict[str, Any]) -> None:
     """Every file the manifest lists exists with its recorded size and sha256."""
     hint = retrain_hint(path, dataset_of(manifest))
     files = manifest.get("files")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 from recsys.data import dataset as data
 from recsys.data import download
@@ -63,10 +65,21 @@ def run_download(config: DownloadConfig) -> int:
     return 0
 
 
-def _list_rows(cache_dir: Path) -> list[dict]:
+class _ListRow(TypedDict):
+    """One dataset in `data list` (a JSON object with --json)."""
+
+    name: str
+    size: str
+    md5_pinned: bool
+    cached: str | None  # the cached copy's folder
+    embedded: str | None  # the embedded copy's folder
+    description: str
+
+
+def _list_rows(cache_dir: Path) -> list[_ListRow]:
     cached = download.cached_datasets(cache_dir)
     embedded = default_dataset_path()
-    rows = []
+    rows: list[_ListRow] = []
     for spec in download.DATASETS.values():
         is_embedded = spec.name == EMBEDDED_DATASET and embedded.is_dir()
         rows.append(
@@ -101,15 +114,15 @@ def run_list(config: ListConfig) -> int:
     return 0
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]))
 
 
-def _plain(value: object) -> object:
-    """JSON-ready form of the numpy / pandas scalars a summary may hold."""
+def _plain(value: object) -> Any:
+    """JSON-ready form of the numpy / pandas scalars a summary may hold (any JSON value)."""
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, (tuple, list, set, frozenset)):
@@ -144,7 +157,7 @@ def run_info(config: InfoConfig) -> int:
         return _fail("info", f"cannot read {config.dataset}: {exc}")
     for w in caught:
         print(f"movierec data info: warning: {w.message}", file=sys.stderr)
-    summary = {
+    summary: dict[str, Any] = {
         "path": str(path),
         **_plain(data.summarize(dataset)),
         "rating_scale": list(_plain(dataset.rating_scale)),

@@ -205,18 +205,17 @@ def _drop_unknown(
     strict: bool,
 ) -> tuple[pd.DataFrame, int]:
     unknown_movie = ~ratings["movie_id"].isin(movies["movie_id"])
-    unknown_user = pd.Series(False, index=ratings.index)
+    unknown = [(unknown_movie, "movie_id", files["movies"])]
+    bad = unknown_movie
     if users is not None:
         unknown_user = ~ratings["user_id"].isin(users["user_id"])
-    bad = unknown_movie | unknown_user
+        unknown.append((unknown_user, "user_id", files["users"]))
+        bad = unknown_movie | unknown_user
     count = int(bad.sum())
     if not count:
         return ratings, 0
     parts = []
-    for mask, column, source in (
-        (unknown_movie, "movie_id", files["movies"]),
-        (unknown_user, "user_id", files.get("users")),
-    ):
+    for mask, column, source in unknown:
         if mask.any():
             ids = sorted(ratings.loc[mask, column].unique().tolist())
             shown = ", ".join(str(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -243,7 +242,8 @@ def _pair_keys(ratings: pd.DataFrame) -> np.ndarray:
     movies = ratings["movie_id"].to_numpy()
     span = int(movies.max()) + 1
     if int(users.max()) < (2**62) // span:
-        return users * span + movies
+        keys: np.ndarray = users * span + movies
+        return keys
     return ratings.groupby(["user_id", "movie_id"], sort=False).ngroup().to_numpy()
 
 

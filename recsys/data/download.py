@@ -19,10 +19,12 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
 
 from recsys.data.errors import DataError
 from recsys.data.paths import EMBEDDED_DATASET, default_dataset_path
@@ -105,19 +107,19 @@ def known_names() -> list[str]:
     return list(DATASETS)
 
 
-def default_cache_dir(env: dict[str, str] | None = None) -> Path:
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """`$MOVIEREC_CACHE`, else `$XDG_CACHE_HOME/movierec`, else `~/.cache/movierec`."""
-    env = os.environ if env is None else env
-    if env.get(CACHE_ENV):
-        return Path(env[CACHE_ENV]).expanduser()
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]).expanduser() / "movierec"
+    found = os.environ if env is None else env
+    if found.get(CACHE_ENV):
+        return Path(found[CACHE_ENV]).expanduser()
+    if found.get("XDG_CACHE_HOME"):
+        return Path(found["XDG_CACHE_HOME"]).expanduser() / "movierec"
     return Path.home() / ".cache" / "movierec"
 
 
-def default_base_url(env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+def default_base_url(env: Mapping[str, str] | None = None) -> str:
+    found = os.environ if env is None else env
+    return found.get(BASE_URL_ENV) or DEFAULT_BASE_URL
 
 
 def cached_datasets(cache_dir: Path) -> dict[str, Path]:
@@ -209,7 +211,7 @@ def download(
     return target
 
 
-def _fetch(url: str, out, *, label: str, progress: bool) -> str:
+def _fetch(url: str, out: BinaryIO, *, label: str, progress: bool) -> str:
     """Stream `url` into `out`; return the md5 hex digest of what was written."""
     try:
         response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)

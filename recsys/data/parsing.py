@@ -29,10 +29,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
 
 from recsys.data import vocab
 from recsys.data.errors import DataError, DataWarning
@@ -290,7 +291,19 @@ def _single_char_separator(raw: bytes) -> tuple[bytes, str]:
     raise DataError("a '::' file contains every fallback separator byte; it is not MovieLens data")
 
 
-def _read_options(spec: FileSpec, sep: str) -> dict[str, object]:
+class _ReadOptions(TypedDict):
+    """The `pd.read_csv` arguments shared by the fast read and the diagnosis of one file."""
+
+    sep: str
+    header: None
+    names: list[str]
+    skiprows: int
+    encoding: str
+    quoting: Literal[0, 3]  # csv.QUOTE_MINIMAL or csv.QUOTE_NONE
+    engine: Literal["c"]
+
+
+def _read_options(spec: FileSpec, sep: str) -> _ReadOptions:
     return {
         "sep": sep,
         "header": None,
@@ -307,19 +320,27 @@ def _handle(source: Path | bytes) -> Path | io.BytesIO:
 
 
 def _fast_read(
-    source: Path | bytes, path: Path, spec: FileSpec, options: dict[str, object]
+    source: Path | bytes, path: Path, spec: FileSpec, options: _ReadOptions
 ) -> pd.DataFrame:
     dtypes = {f.name: _PANDAS_DTYPE[f.kind] for f in spec.fields}
-    kwargs = dict(options, dtype=dtypes, keep_default_na=False, na_values=[""])
     size = len(source) if isinstance(source, bytes) else path.stat().st_size
     if size < _CHUNKED_BYTES:
-        frame = pd.read_csv(_handle(source), **kwargs)
+        frame = pd.read_csv(
+            _handle(source), **options, dtype=dtypes, keep_default_na=False, na_values=[""]
+        )
     else:
         head = source[: 1 << 16] if isinstance(source, bytes) else read_head(path)
         per_line = max(len(head) / max(head.count(b"\n"), 1), 1.0)
         chunks = []
         with (
-            pd.read_csv(_handle(source), chunksize=_CHUNK_ROWS, **kwargs) as reader,
+            pd.read_csv(
+                _handle(source),
+                **options,
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values=[""],
+                chunksize=_CHUNK_ROWS,
+            ) as reader,
             tqdm(
                 total=int(size / per_line),
                 unit="rows",
@@ -335,13 +356,14 @@ def _fast_read(
     return frame
 
 
-def _diagnose(source: Path | bytes, path: Path, spec: FileSpec, options: dict[str, object]) -> None:
+def _diagnose(source: Path | bytes, path: Path, spec: FileSpec, options: _ReadOptions) -> None:
     """Re-read `source` as strings and raise a DataError for its first bad line."""
     n = len(spec.fields)
     shape = f"expected {n} fields separated by {spec.sep_label}, like '{spec.example}'"
-    kwargs = dict(options, dtype=str, na_filter=False, skip_blank_lines=False)
     try:
-        raw = pd.read_csv(_handle(source), **kwargs)
+        raw = pd.read_csv(
+            _handle(source), **options, dtype=str, na_filter=False, skip_blank_lines=False
+        )
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+), saw (\d+)", str(exc))
         where = f", line {match.group(1)}" if match else ""
@@ -438,7 +460,9 @@ def date_years(dates: pd.Series) -> pd.Series:
     return pd.to_numeric(found, errors="coerce").astype("Int64")
 
 
-def _col(values: pd.Series, dtype: str) -> pd.Series:
+def _col(
+    values: pd.Series, dtype: Literal["int64", "Int64", "float32", "str", "object"]
+) -> pd.Series:
     """`values` with a fresh index in a schema dtype; object columns hold None, not NaN."""
     values = values.reset_index(drop=True)
     if dtype == "object":

@@ -139,7 +139,8 @@ class GenrePopularity:
         matches = stated_matrix(users) @ self.movie_genres.T
         tier = matches if self.tiered else (matches > 0)
         # Popularity lies in [0, 1], below one tier step, so it only orders within a tier.
-        return tier * 2.0 + self.popularity[None, :]
+        scores: np.ndarray = tier * 2.0 + self.popularity[None, :]
+        return scores
 
 
 def fit_genre_popularity(data: TrainData, tiered: bool = False) -> GenrePopularity:
@@ -173,7 +174,8 @@ class GenreContent:
         with np.errstate(invalid="ignore", divide="ignore"):
             cos = (prof @ g.T) / (p_norm * g_norm[None, :])
         cos = np.nan_to_num(cos, nan=0.0, posinf=0.0, neginf=0.0)
-        return cos + _TIE_EPS * self.data.popularity()[None, :]
+        scores: np.ndarray = cos + _TIE_EPS * self.data.popularity()[None, :]
+        return scores
 
 
 def fit_genre_content(data: TrainData) -> GenreContent:
@@ -267,4 +269,5 @@ class EaseSpectrum:
         inv = 1.0 / (self.eigvals + lam)
         xp = ((x @ self.eigvecs) * inv[None, :]) @ self.eigvecs.T
         diag_p = (self.eigvecs**2) @ inv
-        return x - xp / diag_p[None, :]
+        scores: np.ndarray = x - xp / diag_p[None, :]
+        return scores

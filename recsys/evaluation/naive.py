@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
 
 from recsys.data.vocab import AGE_BUCKETS, GENRES
 from recsys.evaluation.baselines import TrainData, stated_matrix
@@ -78,24 +78,27 @@ class NaiveTwoTower:
     def embed_users(self, users: Sequence[EvalUser]) -> np.ndarray:
         x = torch.from_numpy(self.user_features(users))
         with torch.inference_mode():
-            return self.net.user(x).numpy()
+            emb: np.ndarray = self.net.user(x).numpy()
+        return emb
 
     def score(self, users: Sequence[EvalUser]) -> np.ndarray:
-        return self.embed_users(users) @ self.movie_embeddings.T
+        scores: np.ndarray = self.embed_users(users) @ self.movie_embeddings.T
+        return scores
 
     def predict(self, users: Sequence[EvalUser], movie_index: np.ndarray) -> np.ndarray:
         """Predicted rating of movie_index[r] by users[r], clipped to the rating scale."""
         emb = self.embed_users(users)
         pred = self.mean_rating + (emb * self.movie_embeddings[movie_index]).sum(1)
         low, high = self.data.dataset.rating_scale
-        return np.clip(pred, low, high)
+        clipped: np.ndarray = np.clip(pred, low, high)
+        return clipped
 
 
 def _genre_share(movie_genres: np.ndarray, items: np.ndarray) -> np.ndarray:
     """L1-normalised genre counts of a set of movies, so profiles and stated genres agree."""
     if len(items) == 0:
         return np.zeros(movie_genres.shape[1], dtype=np.float32)
-    prof = movie_genres[items].sum(0)
+    prof: np.ndarray = movie_genres[items].sum(0)
     total = prof.sum()
     return prof / total if total > 0 else prof
 
@@ -191,7 +194,7 @@ def fit_naive_two_tower(
         curves={"train_loss": []},
     )
     user_x = torch.from_numpy(model.user_features(train_users))
-    row_of = pd.Index(uids).get_indexer(data.rating_user)
+    row_of = pd.Index(uids).get_indexer(pd.Index(data.rating_user))
     rows = torch.from_numpy(row_of.astype(np.int64))
     items = torch.from_numpy(data.rating_item)
     target = torch.from_numpy(data.rating_value - np.float32(model.mean_rating))

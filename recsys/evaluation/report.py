@@ -10,11 +10,16 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recsys.data.dataset import Dataset
 from recsys.data.vocab import GENRES
+from recsys.evaluation.scorer import EmbeddingScorer
+
+if TYPE_CHECKING:  # matplotlib is an optional extra, imported when plotting
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +28,8 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
 
 
-def jsonable(value):
+def jsonable(value: object) -> Any:
+    """`value` as plain JSON: str keys, lists, Python scalars, None for inf and NaN."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -37,7 +43,7 @@ def jsonable(value):
     return value
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write via a temporary sibling and rename, so a reader never sees half a file."""
     # A plain new file (not mkstemp's 0600) so the result gets the usual permissions.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
@@ -49,7 +55,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict[str, Any]) -> None:
     text = json.dumps(jsonable(payload), indent=2) + "\n"
     _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
@@ -62,10 +68,11 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     comps = vt[:2]
     if comps.shape[0] < 2:
         comps = np.vstack([comps, np.zeros((2 - comps.shape[0], x.shape[1]))])
-    return centred @ comps.T
+    xy: np.ndarray = centred @ comps.T
+    return xy
 
 
-def write_plots(scorer, dataset: Dataset, out: Path, stem: str) -> list[str]:
+def write_plots(scorer: EmbeddingScorer, dataset: Dataset, out: Path, stem: str) -> list[str]:
     """Training curves (when the scorer has them) and a PCA map of its movie embeddings.
 
     matplotlib is an optional extra (`pip install movierec[plots]`): without it the
@@ -81,15 +88,12 @@ def write_plots(scorer, dataset: Dataset, out: Path, stem: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    curves = {
-        name: values
-        for name, values in (getattr(scorer, "curves", None) or {}).items()
-        if name != "val_epoch" and values
-    }
+    all_curves: dict[str, list[float]] = getattr(scorer, "curves", None) or {}
+    curves = {name: values for name, values in all_curves.items() if name != "val_epoch" and values}
     if curves:
         fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.5), squeeze=False)
         for ax, (name, values) in zip(axes[0], curves.items(), strict=True):
-            xs = scorer.curves.get("val_epoch") if name.startswith("val_") else None
+            xs = all_curves.get("val_epoch") if name.startswith("val_") else None
             if not xs or len(xs) != len(values):
                 xs = list(range(1, len(values) + 1))
             ax.plot(xs, values, marker="o", markersize=3)
@@ -123,12 +127,12 @@ def write_plots(scorer, dataset: Dataset, out: Path, stem: str) -> list[str]:
     return written
 
 
-def _save_fig(fig, path: Path) -> str:
+def _save_fig(fig: Figure, path: Path) -> str:
     _atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
     return path.name
 
 
-def format_table(result: dict) -> str:
+def format_table(result: dict[str, Any]) -> str:
     k = result["config"]["k"]
     cols = [f"ndcg@{k}", f"recall@{k}", f"hr@{k}", f"coverage@{k}", "rmse"]
     header = ["protocol", "model", *cols, "users", "fit s"]

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation import baselines, naive
 from recsys.evaluation.methods import ALL_METHODS, EASE_GRID, PROTOCOLS, WARM_ONLY
 from recsys.evaluation.report import jsonable, safe_name, write_json, write_plots
+from recsys.evaluation.scorer import EmbeddingScorer, Scorer, has_embeddings, predicts_ratings
 from recsys.evaluation.splits import EvalSplit, EvalUser, make_split, warm_split
 from recsys.features.queries import UserQuery
 from recsys.metrics.ranking import K, ranking_metrics, rmse, top_k
@@ -34,12 +35,11 @@ from recsys.training.fit import fit
 log = logging.getLogger(__name__)
 
 
-
 # --------------------------------------------------------------------------- ranking
 
 
 def rank_split(
-    scorer, split: EvalSplit, k: int = K, batch_users: int = 256, progress: bool = False
+    scorer: Scorer, split: EvalSplit, k: int = K, batch_users: int = 256, progress: bool = False
 ) -> np.ndarray:
     """Top-k dense movie indices (n_users, k) of `scorer` for every user of `split`."""
     n_movies = len(split.train.movies)
@@ -61,20 +61,19 @@ def rank_split(
     return out
 
 
-def split_rmse(scorer, split: EvalSplit) -> float | None:
+def split_rmse(scorer: Scorer, split: EvalSplit) -> float | None:
     """RMSE over every test rating of the evaluated users, if `scorer` predicts ratings."""
-    predict = getattr(scorer, "predict", None)
-    if predict is None:
+    if not predicts_ratings(scorer):
         return None
     by_id = {u.user_id: u for u in split.users}
     t = split.test_ratings[split.test_ratings["user_id"].isin(list(by_id))]
     if len(t) == 0:
         return None
     users = [by_id[int(u)] for u in t["user_id"]]
-    movie_index = pd.Index(split.catalogue).get_indexer(t["movie_id"].to_numpy())
+    movie_index = pd.Index(split.catalogue).get_indexer(pd.Index(t["movie_id"].to_numpy()))
     pred = np.concatenate(
         [
-            predict(users[s : s + 8192], movie_index[s : s + 8192])
+            scorer.predict(users[s : s + 8192], movie_index[s : s + 8192])
             for s in range(0, len(users), 8192)
         ]
     )
@@ -95,7 +94,7 @@ class ModelScorer:
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.model.features.movie_ids, dtype=np.int64)
-        cols = pd.Index(ids).get_indexer(self.catalogue)
+        cols = pd.Index(ids).get_indexer(pd.Index(self.catalogue))
         identity = len(ids) == len(self.catalogue) and (cols == np.arange(len(cols))).all()
         self._columns = None if identity else cols
 
@@ -140,7 +139,7 @@ def tune_ease_lambda(
     data = baselines.positives(baselines.train_data(inner.train))
     spectrum = baselines.EaseSpectrum.of(data)
     n_movies = data.n_movies
-    tops = {lam: [] for lam in grid}
+    tops: dict[float, list[np.ndarray]] = {lam: [] for lam in grid}
     for s in range(0, len(inner.users), batch_users):
         batch = inner.users[s : s + batch_users]
         x = baselines.history_rows(data, spectrum.active, batch)
@@ -192,16 +191,6 @@ class EvalConfig:
             raise ValueError(f"k must be at least 1, got {self.k}")
 
 
-Scorer = (
-    baselines.Popularity
-    | baselines.GenrePopularity
-    | baselines.GenreContent
-    | baselines.Ease
-    | naive.NaiveTwoTower
-    | ModelScorer
-)
-
-
 def _fit(
     method: str, split: EvalSplit, data: baselines.TrainData, config: EvalConfig
 ) -> tuple[Scorer, dict[str, Any]]:
@@ -218,7 +207,7 @@ def _fit(
         scorer = naive.fit_naive_two_tower(data, cfg, config.progress, stated_profiles=cold)
         return scorer, {**asdict(cfg), "profile": "stated genres" if cold else "liked-genre share"}
     if method == "ease":
-        info: dict = {}
+        info: dict[str, Any] = {}
         lam = config.ease_lambda
         if lam is None:
             lam, info["tuning_ndcg"] = tune_ease_lambda(
@@ -235,14 +224,14 @@ def _fit(
     raise ValueError(f"unknown model {method!r}; choose from {', '.join(ALL_METHODS)}")
 
 
-def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dict:
+def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
     """Fit every method of `config` on each protocol's split of `dataset` and measure it.
 
     Returns a JSON-able report; with `config.out` set it is also written to
     `<out>/<dataset>.json`, next to the plots.
     """
     k = config.k
-    result: dict = {
+    result: dict[str, Any] = {
         "dataset": dataset.name,
         "format": dataset.format,
         "command": config.command,
@@ -256,7 +245,7 @@ def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dic
         "details": {},
         "plots": [],
     }
-    plotted: dict[str, object] = {}
+    plotted: dict[str, tuple[str, EmbeddingScorer]] = {}
     for protocol in config.protocols:
         t0 = time.perf_counter()
         split = make_split(dataset, protocol, seed=config.seed)
@@ -274,7 +263,9 @@ def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dic
         if not split.users:
             log.warning("protocol %s: no user has a relevant test movie; skipped", protocol)
             continue
-        metrics, timings, details = {}, {}, {}
+        metrics: dict[str, dict[str, float]] = {}
+        timings: dict[str, dict[str, float]] = {}
+        details: dict[str, dict[str, Any]] = {}
         for method in config.methods:
             if protocol == "C" and method in WARM_ONLY:
                 continue
@@ -295,7 +286,7 @@ def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dic
             }
             if info:
                 details[method] = info
-            if method not in plotted and hasattr(scorer, "movie_embeddings"):
+            if method not in plotted and has_embeddings(scorer):
                 plotted[method] = (protocol, scorer)
         result["metrics"][protocol] = metrics
         result["timings"][protocol] = timings

@@ -24,6 +24,7 @@ import pandas as pd
 
 from recsys.data.dataset import Dataset
 from recsys.data.vocab import GENRES
+from recsys.features.queries import Demographics
 from recsys.features.taste import (
     N_STATED_GENRES,
     catalogue_genre_share,
@@ -62,11 +63,12 @@ class EvalSplit:
 
     @property
     def catalogue(self) -> np.ndarray:
-        return self.train.movies["movie_id"].to_numpy(dtype=np.int64)
+        ids: np.ndarray = self.train.movies["movie_id"].to_numpy(dtype=np.int64)
+        return ids
 
 
 def _dense_movie_index(movies: pd.DataFrame, movie_ids: np.ndarray) -> np.ndarray:
-    idx = pd.Index(movies["movie_id"].to_numpy(dtype=np.int64)).get_indexer(movie_ids)
+    idx: np.ndarray = pd.Index(movies["movie_id"].to_numpy(dtype=np.int64)).get_indexer(movie_ids)
     if (idx < 0).any():
         missing = np.unique(np.asarray(movie_ids)[idx < 0])[:5].tolist()
         raise ValueError(f"ratings refer to movies missing from the movies table: {missing}")
@@ -80,11 +82,11 @@ def _check(dataset: Dataset) -> None:
         raise ValueError(f"dataset {dataset.name!r} has an empty movies table")
 
 
-def _demographics(dataset: Dataset, user_ids: np.ndarray) -> list[dict]:
+def _demographics(dataset: Dataset, user_ids: np.ndarray) -> list[Demographics]:
     if not dataset.has_demographics:
-        return [{} for _ in user_ids]
+        return [{"gender": None, "age": None, "occupation": None} for _ in user_ids]
     u = dataset.users.set_index("user_id").reindex(user_ids)
-    out = []
+    out: list[Demographics] = []
     for gender, age, occ in zip(u["gender"], u["age"], u["occupation"], strict=True):
         out.append(
             {

@@ -78,6 +78,6 @@ def taste_profile(fs: FeatureSpace, items: np.ndarray, weights: np.ndarray) -> n
     """Weighted genre distribution of a history, relative to the catalogue."""
     if len(items) == 0:
         return np.zeros(len(fs.genres), dtype=np.float32)
-    prof = (fs.movie_genres[items] * weights[:, None]).sum(0)
+    prof: np.ndarray = (fs.movie_genres[items] * weights[:, None]).sum(0)
     total = prof.sum()
     return (prof / total).astype(np.float32) if total > 0 else prof.astype(np.float32)

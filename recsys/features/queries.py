@@ -7,6 +7,15 @@ So the tools, the training loop and the evaluation share a single code path
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class Demographics(TypedDict):
+    """What a user tells about themselves, as `UserQuery`'s and `EvalUser`'s keyword arguments."""
+
+    gender: str | None
+    age: int | None  # ML-1M age code
+    occupation: str | None
 
 
 @dataclass(frozen=True)

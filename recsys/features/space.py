@@ -10,13 +10,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import NAType
 
 from recsys.data.dataset import Dataset
 from recsys.data.vocab import AGE_BUCKETS, GENRES
-from recsys.features.queries import UserQuery
+from recsys.features.queries import Demographics, UserQuery
 from recsys.features.taste import (
     N_STATED_GENRES,
     catalogue_genre_share,
@@ -50,9 +52,10 @@ class FeatureSpace:
     user_indptr: np.ndarray  # int64 (n_users + 1,): CSR over the two arrays below
     user_items: np.ndarray  # int64, dense movie indices, time-ordered within a user
     user_ratings: np.ndarray  # float32
-    _movie_pos: dict[int, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    _user_pos: dict[int, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    _genre_share: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    # Lookups derived from the arrays above, set once by __post_init__.
+    _movie_pos: dict[int, int] = field(init=False, repr=False, compare=False)
+    _user_pos: dict[int, int] = field(init=False, repr=False, compare=False)
+    _genre_share: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_movie_pos", {int(m): i for i, m in enumerate(self.movie_ids)})
@@ -97,7 +100,7 @@ class FeatureSpace:
             catalogue_share=self._genre_share,
         )
 
-    def demographics(self, user_index: int) -> dict[str, object]:
+    def demographics(self, user_index: int) -> Demographics:
         """A known user's gender, age code and occupation (None where unknown)."""
         return {
             "gender": _label(GENDERS, self.user_gender[user_index]),
@@ -159,20 +162,25 @@ class FeatureSpace:
         )
 
 
-def _label(vocab: Sequence, code: int):
+V = TypeVar("V", str, int)  # a vocabulary's entries: genders and occupations, or age codes
+
+
+def _label(vocab: Sequence[V], code: int) -> V | None:
     return vocab[int(code) - 1] if code > 0 else None
 
 
-def code(vocab: Sequence, value) -> int:
+def code(vocab: Sequence[V], value: object) -> int:
+    """1 + value's position in vocab; 0 for None, NaN, pd.NA or a value not in it."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return 0
+    entries: list[object] = list(vocab)  # any value may be asked, found or not
     try:
-        return list(vocab).index(value) + 1
+        return entries.index(value) + 1
     except ValueError:
         return 0
 
 
-def year_bucket(year) -> int:
+def year_bucket(year: int | NAType | None) -> int:
     if year is None or pd.isna(year):
         return 0
     return int(np.clip((int(year) - YEAR_FIRST) // YEAR_STEP + 1, 1, YEAR_BUCKETS - 1))
@@ -239,7 +247,7 @@ def build_feature_space(dataset: Dataset) -> FeatureSpace:
         genres=genres,
         occupations=occupations,
         has_demographics=dataset.has_demographics,
-        rating_scale=tuple(float(x) for x in dataset.rating_scale),
+        rating_scale=(float(dataset.rating_scale[0]), float(dataset.rating_scale[1])),
         movie_genres=movie_genres,
         movie_year_bucket=movie_year_bucket,
         movie_pop_bucket=_pop_buckets_for_catalogue(counts),

@@ -57,7 +57,8 @@ def catalogue_genre_share(movie_genres: np.ndarray) -> np.ndarray:
             "movie_genres must be a non-empty (n_movies, n_genres) matrix, "
             f"got shape {movie_genres.shape}"
         )
-    return (movie_genres > 0).mean(axis=0)
+    share: np.ndarray = (movie_genres > 0).mean(axis=0)
+    return share
 
 
 def stated_genres(

@@ -60,7 +60,8 @@ def hit_matrix(top: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray:
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     k = hits.shape[1]
-    return hits.sum(1) / np.maximum(np.minimum(k, n_relevant), 1)
+    recall: np.ndarray = hits.sum(1) / np.maximum(np.minimum(k, n_relevant), 1)
+    return recall
 
 
 def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
 
 
 def hit_rate_at_k(hits: np.ndarray) -> np.ndarray:
-    return hits.any(1).astype(np.float64)
+    return np.asarray(hits.any(1), dtype=np.float64)
 
 
 def coverage_at_k(top: np.ndarray, n_movies: int) -> float:
@@ -84,7 +85,9 @@ def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(truth)) ** 2)))
 
 
-def ranking_metrics(top: np.ndarray, relevant: Sequence[np.ndarray], n_movies: int) -> dict:
+def ranking_metrics(
+    top: np.ndarray, relevant: Sequence[np.ndarray], n_movies: int
+) -> dict[str, float]:
     k = top.shape[1]
     n_rel = np.array([len(r) for r in relevant], dtype=np.int64)
     hits = hit_matrix(top, relevant)

@@ -57,7 +57,10 @@ def write_config(model: SavedModel, directory: Path) -> str:
 def save_user_tower(state: dict[str, np.ndarray], directory: Path) -> str:
     """Write the user tower's arrays (from a numpy state dict); the torch weights leave them out."""
     # Compressed: float16 weights shrink by a tenth, and reading them back costs ~30 ms.
-    np.savez_compressed(Path(directory) / USER_TOWER_FILE, **user_tower_arrays(state))
+    # Plain arrays only (the loader refuses pickles too); the same bytes as the default.
+    np.savez_compressed(
+        Path(directory) / USER_TOWER_FILE, allow_pickle=False, **user_tower_arrays(state)
+    )
     return USER_TOWER_FILE
 
 

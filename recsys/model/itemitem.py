@@ -113,7 +113,7 @@ def ease_matrix(g: np.ndarray, lam: float) -> np.ndarray:
         raise ValueError(f"EASE's λ must be positive, got {lam}")
     dtype = g.dtype
     inv = np.linalg.inv(g + dtype.type(lam) * np.eye(len(g), dtype=dtype))
-    b = -inv / np.diag(inv)[None, :]
+    b: np.ndarray = -inv / np.diag(inv)[None, :]
     np.fill_diagonal(b, 0.0)
     return b
 

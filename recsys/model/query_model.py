@@ -62,7 +62,10 @@ class QueryModel(SavedModel):
         return block_spreads(self.movie_embeddings, self.item_blend)
 
     def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        return self.embed_queries(queries) @ self.movie_embeddings.T / self.config.temperature
+        scores: np.ndarray = (
+            self.embed_queries(queries) @ self.movie_embeddings.T / self.config.temperature
+        )
+        return scores
 
     def known_user_query(self, user_id: int) -> UserQuery:
         idx = self.features.user_index(user_id)

@@ -70,7 +70,7 @@ class MovieTower(nn.Module):
     ) -> torch.Tensor:
         """`rows` maps each movie to its row of the (deduplicated) features."""
         x = torch.cat([self.genre(genres), self.year(year), self.pop(pop)], dim=1)
-        out = self.features(x)[rows] + self.ids.weight * id_keep[:, None]
+        out: torch.Tensor = self.features(x)[rows] + self.ids.weight * id_keep[:, None]
         return with_norm_coordinate(out, torch)
 
 
@@ -141,6 +141,15 @@ class UserTower(nn.Module):
 
 
 class TwoTower(nn.Module):
+    # Buffers registered in __init__, declared for the type checker (nn.Module's
+    # attribute lookup says only "a tensor or a module").
+    m_genres: torch.Tensor
+    m_year: torch.Tensor
+    m_pop: torch.Tensor
+    u_first: torch.Tensor
+    u_rows: torch.Tensor
+    m_rated: torch.Tensor
+
     def __init__(self, fs: FeatureSpace, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -168,12 +177,14 @@ class TwoTower(nn.Module):
         """All movies' embeddings; `id_keep` (0/1 per movie) drops id embeddings."""
         keep = self.m_rated if id_keep is None else self.m_rated * id_keep
         f = self.u_first
-        return self.movie_tower(
+        emb: torch.Tensor = self.movie_tower(
             self.m_genres[f], self.m_year[f], self.m_pop[f], keep, rows=self.u_rows
         )
+        return emb
 
     def user_embeddings(self, q: dict[str, torch.Tensor], movie_emb: torch.Tensor) -> torch.Tensor:
-        return self.user_tower(q, movie_emb)
+        emb: torch.Tensor = self.user_tower(q, movie_emb)
+        return emb
 
 
 def batch_tensors(batch: QueryBatch) -> dict[str, torch.Tensor]:
@@ -193,10 +204,12 @@ class TrainedModel(QueryModel):
         movie_emb = torch.from_numpy(self.tower_movie_embeddings)
         with self._lock, torch.inference_mode():
             out = self.network.user_embeddings(tensors, movie_emb)
-        return out.numpy().astype(np.float32)
+        emb: np.ndarray = out.numpy().astype(np.float32)
+        return emb
 
     def _item_input(self) -> np.ndarray:
-        return getattr(self.network.user_tower, ITEM_INPUT).numpy()
+        factors: np.ndarray = getattr(self.network.user_tower, ITEM_INPUT).numpy()
+        return factors
 
 
 def save_model(model: TrainedModel, directory: Path) -> list[str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
+
+# with_norm_coordinate's torch.Tensor, named generically: serving never imports torch.
+T = TypeVar("T")
 
 # M, the length every movie vector is divided by, sits this factor above the
 # longest raw vector (5%, squared): the square root's gradient stays finite.
@@ -14,9 +17,14 @@ NORM_MARGIN = 1.1025
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Each row divided by its length, in x's own precision (zero rows stay zero)."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return out
 
 
+@overload
+def with_norm_coordinate(x: np.ndarray) -> np.ndarray: ...
+@overload
+def with_norm_coordinate(x: T, xp: ModuleType) -> T: ...
 def with_norm_coordinate(x: Any, xp: ModuleType = np) -> Any:
     """Unit vectors [x, sqrt(M^2 - |x|^2)] / M, M a little above the largest |x|.
 
@@ -49,7 +57,8 @@ def bag_sum(
         # matrix and a BLAS product beat gathering a row per history entry.
         rows = np.repeat(np.arange(len(offsets)), counts.astype(np.int64))
         dense = np.bincount(rows * n_rows + items, weights, minlength=len(offsets) * n_rows)
-        return dense.reshape(len(offsets), n_rows).astype(np.float32) @ table
+        summed: np.ndarray = dense.reshape(len(offsets), n_rows).astype(np.float32) @ table
+        return summed
     out = np.zeros((len(offsets), table.shape[1]), dtype=np.float32)
     full = counts > 0
     if full.any():

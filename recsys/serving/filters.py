@@ -55,11 +55,11 @@ def plan(filters: Filters, catalogue: Catalogue) -> FilterPlan:
     if filters.genres:
         names = catalogue.canonical_genres(filters.genres, argument="genres")
         cols = [catalogue.genre_col[g] for g in names]
-        parts.append((f"genres {' or '.join(names)}", matrix[:, cols].any(1)))
+        parts.append((f"genres {' or '.join(names)}", np.asarray(matrix[:, cols].any(1))))
     if filters.exclude_genres:
         names = catalogue.canonical_genres(filters.exclude_genres, argument="exclude_genres")
         cols = [catalogue.genre_col[g] for g in names]
-        parts.append((f"excluding {' and '.join(names)}", ~matrix[:, cols].any(1)))
+        parts.append((f"excluding {' and '.join(names)}", ~np.asarray(matrix[:, cols].any(1))))
     if lo is not None or hi is not None:
         years = catalogue.years
         ok = years >= 0

@@ -89,9 +89,12 @@ class Recommender:
 
     def _known_user_vector(self, user_id: int) -> np.ndarray:
         index = self._fs.user_index(user_id)
+        vector: np.ndarray
         if self._known_vectors is not None and index is not None:
-            return self._known_vectors[index]
-        return self._model.embed_queries([self._model.known_user_query(user_id)])[0]
+            vector = self._known_vectors[index]
+        else:
+            vector = self._model.embed_queries([self._model.known_user_query(user_id)])[0]
+        return vector
 
     # ------------------------------------------------------------------ metadata
 

@@ -23,6 +23,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import SupportsInt
 
 import numpy as np
 
@@ -193,8 +194,8 @@ class TitleIndex:
     def build(
         cls,
         titles: Sequence[str],
-        years: Sequence[int | None] | None = None,
-        popularity: Sequence[int] | None = None,
+        years: Sequence[SupportsInt | None] | np.ndarray | None = None,
+        popularity: Sequence[int] | np.ndarray | None = None,
     ) -> TitleIndex:
         """Index `titles` (row i = dense movie index i); years default to those in the titles."""
         n = len(titles)
@@ -283,8 +284,9 @@ class TitleIndex:
         return np.unique(self._sorted_owner[lo:hi])
 
     def _tokens(self, key: str) -> np.ndarray:
-        posts = [self._token_posts.get(t) for t in set(key.split())]
-        if not posts or any(p is None for p in posts):
+        found = [self._token_posts.get(t) for t in set(key.split())]
+        posts = [p for p in found if p is not None]
+        if not posts or len(posts) < len(found):  # a word no title has
             return np.empty(0, dtype=np.int64)
         posts.sort(key=len)
         out = posts[0]
@@ -443,7 +445,7 @@ class TitleIndex:
         return Resolution("ambiguous", None, self._by_popularity(indices)[:n_candidates])
 
 
-def _is_missing(value: object) -> bool:
+def _is_missing(value: SupportsInt | None) -> bool:
     """None, NaN, pandas NA or a negative placeholder: no usable year."""
     if value is None:
         return True

@@ -138,8 +138,14 @@ class TrainConfig:
                 top[name] = value
             else:
                 changed[group][name] = value
-        updated = {g: replace(groups[g], **kw) for g, kw in changed.items() if kw}
-        return replace(self, **updated, **top)
+        return replace(
+            self,
+            model=replace(self.model, **changed["model"]),
+            examples=replace(self.examples, **changed["examples"]),
+            loop=replace(self.loop, **changed["loop"]),
+            item=replace(self.item, **changed["item"]),
+            **top,
+        )
 
 
 Group = ModelConfig | ExampleConfig | LoopConfig | ItemFitConfig

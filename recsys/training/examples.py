@@ -11,10 +11,11 @@ state, nothing else. So the towers are trained for the cold start they serve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from recsys.features.queries import UserQuery
+from recsys.features.queries import Demographics, UserQuery
 from recsys.features.space import FeatureSpace
 from recsys.training.config import ExampleConfig
 
@@ -36,19 +37,21 @@ def make_example(
         return None
     liked = ratings >= fs.like_threshold
     # People state some demographics and not others: drop each field now and then.
-    demo = {
-        key: None if rng.random() < cfg.demographic_drop else value
-        for key, value in fs.demographics(u).items()
+    known = fs.demographics(u)
+    demo: Demographics = {
+        "gender": _kept(known["gender"], rng, cfg),
+        "age": _kept(known["age"], rng, cfg),
+        "occupation": _kept(known["occupation"], rng, cfg),
     }
     if cold or n < 2 or rng.random() < cfg.cold_rate:
         # A new user: demographics and the genres they would state, nothing else.
         sel = liked if liked.any() else np.ones(n, bool)
         tgt = items[sel]
-        stated = _some(fs.stated_genres(items[liked] if liked.any() else items), rng, cfg)
+        cold_stated = _some(fs.stated_genres(items[liked] if liked.any() else items), rng, cfg)
         return Example(
-            UserQuery(**demo, stated_genres=stated),
+            UserQuery(**demo, stated_genres=cold_stated),
             tgt,
-            _stated_genre_weights(fs, tgt, stated, cfg.cold_offgenre_weight),
+            _stated_genre_weights(fs, tgt, cold_stated, cfg.cold_offgenre_weight),
             np.zeros(0, np.int64),
         )
     if rng.random() < cfg.temporal_share:
@@ -82,6 +85,14 @@ def make_example(
         w.astype(np.float32),
         h_items,
     )
+
+
+T = TypeVar("T")  # one demographic field's type
+
+
+def _kept(value: T, rng: np.random.Generator, cfg: ExampleConfig) -> T | None:
+    """`value`, or None with the chance `cfg.demographic_drop` (one draw from `rng`)."""
+    return None if rng.random() < cfg.demographic_drop else value
 
 
 def _stated_genre_weights(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 import torch
 
 from recsys.data.dataset import Dataset
@@ -91,11 +92,17 @@ def split_validation(dataset: Dataset, share: float, seed: int) -> tuple[Dataset
     fit_ratings = r[~is_val].reset_index(drop=True)
     val = r[is_val]
     threshold = like_threshold(dataset.rating_scale)
-    liked = val[val["rating"] >= threshold]
-    groups = [(int(u), g["movie_id"].to_numpy()) for u, g in liked.groupby("user_id")]
-    cold_liked = cold[cold["rating"] >= threshold]
-    cold_groups = [(int(u), g["movie_id"].to_numpy()) for u, g in cold_liked.groupby("user_id")]
+    groups = _movies_by_user(val[val["rating"] >= threshold])
+    cold_groups = _movies_by_user(cold[cold["rating"] >= threshold])
     return replace(dataset, ratings=fit_ratings), groups, cold_groups
+
+
+def _movies_by_user(ratings: pd.DataFrame) -> Held:
+    """(user id, movie ids) for each user of `ratings`, in user id order."""
+    # The group keys are the int64 user ids; pandas types a group key as any scalar.
+    return [
+        (int(cast(np.int64, u)), g["movie_id"].to_numpy()) for u, g in ratings.groupby("user_id")
+    ]
 
 
 def build_validation(fs: FeatureSpace, held: Held, cold: Held) -> Validation:
