@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
+from tqdm import tqdm
 
 from recsys.data.errors import DataError
 from recsys.data.paths import EMBEDDED_DATASET, default_dataset_path

@@ -33,7 +33,7 @@ from typing import Literal, TypedDict
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
+from tqdm import tqdm
 
 from recsys.data import vocab
 from recsys.data.errors import DataError, DataWarning

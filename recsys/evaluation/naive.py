@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
+from tqdm import tqdm
 
 from recsys.data.vocab import AGE_BUCKETS, GENRES
 from recsys.evaluation.baselines import TrainData, stated_matrix

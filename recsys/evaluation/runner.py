@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
+from tqdm import tqdm
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation import baselines, naive

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs: types-tqdm is not installed
+from tqdm import tqdm
 
 from recsys.features.encoding import encode_queries
 from recsys.features.space import FeatureSpace
