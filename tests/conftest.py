@@ -1,8 +1,10 @@
-"""Shared fixtures: the real MovieLens data (when present) and tiny datasets.
+"""Shared fixtures: tiny byte-exact MovieLens files, the synthetic dataset with the small
+model and bundle trained on it once per session, and MCP client sessions.
 
-`tiny_dataset(fmt)` writes the same small dataset in one of the three
-MovieLens formats ("ml-1m", "ml-100k", "csv"), byte for byte as GroupLens
-lays them out, so every format should load to identical movies and ratings:
+Parser fixtures. `tiny_dataset(fmt)` writes the same small dataset in one of
+the three MovieLens formats ("ml-1m", "ml-100k", "csv"), byte for byte as
+GroupLens lays them out, with the edge cases the parsers must handle, so
+every format should load to identical movies and ratings:
 
   movie 1  "Toy Story (1995)"                   Animation|Children's|Comedy
   movie 2  "Misérables, Les (1995)"             Drama|Musical   (latin-1 é in .dat/u.item)
@@ -13,16 +15,43 @@ lays them out, so every format should load to identical movies and ratings:
 
 Users 1-3 (F / M / M; ages 15 / 30 / 61 years = ML-1M codes 1 / 25 / 56;
 occupations K-12 student / programmer / other) rate as in TINY_RATINGS.
+
+Models. `small_dataset` is `recsys.data.synthetic.synthetic_dataset()` (60
+users with planted tastes, 90 movies with the named ones); `small_model` is
+the real two-tower model fitted on it and `small_bundle` its bundle, both
+built once per session and shared, so tests must not change them (copy the
+bundle first: `bundle_copy`). `nodemo_bundle` is the same without
+demographics, as a CSV-family dataset gives them.
+
+Sessions. `stdio_session(model)`, `http_session(url)` and
+`in_process_session(recommender)` open a live MCP client driven from
+synchronous tests (a `Session`); `mcp` is one per transport over the small bundle.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from mcp import Client
+from mcp_types import CallToolResult
+
+from recsys.data.dataset import Dataset
+from recsys.data.synthetic import synthetic_dataset
+from recsys.training.config import TrainConfig
+from server.launch import http_client, http_server, stdio_params
+
+if TYPE_CHECKING:
+    from recsys.model.towers import TrainedModel
+    from recsys.serving.recommender import Recommender
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -62,7 +91,7 @@ ML100K_GENRES = (
 ).split("|")
 
 
-def write_ml1m(root: Path) -> Path:
+def write_tiny_ml1m(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     movies = "".join(f"{i}::{t}::{'|'.join(g)}\n" for i, t, g in TINY_MOVIES)
     (root / "movies.dat").write_bytes(movies.encode("latin-1"))
@@ -73,7 +102,7 @@ def write_ml1m(root: Path) -> Path:
     return root
 
 
-def write_ml100k(root: Path) -> Path:
+def write_tiny_ml100k(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     lines = []
     for movie_id, title, genres in TINY_MOVIES:
@@ -91,7 +120,7 @@ def write_ml100k(root: Path) -> Path:
     return root
 
 
-def write_csv(root: Path) -> Path:
+def write_tiny_csv(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -106,10 +135,10 @@ def write_csv(root: Path) -> Path:
     return root
 
 
-WRITERS: dict[str, Callable[[Path], Path]] = {
-    "ml-1m": write_ml1m,
-    "ml-100k": write_ml100k,
-    "csv": write_csv,
+TINY_WRITERS: dict[str, Callable[[Path], Path]] = {
+    "ml-1m": write_tiny_ml1m,
+    "ml-100k": write_tiny_ml100k,
+    "csv": write_tiny_csv,
 }
 
 
@@ -126,6 +155,167 @@ def tiny_dataset(tmp_path: Path) -> Callable[[str], Path]:
     """Factory: tiny_dataset("ml-1m" | "ml-100k" | "csv") -> directory with that format."""
 
     def make(fmt: str) -> Path:
-        return WRITERS[fmt](tmp_path / fmt)
+        return TINY_WRITERS[fmt](tmp_path / fmt)
 
     return make
+
+
+# --------------------------------------------------------------------------- process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def training_process() -> None:
+    """What an entry point sets before training (`recsys.training.process.configure`):
+    deterministic kernels, so a seed gives the same model every time. One thread: the
+    test models are tiny, and on a busy two-core machine two threads made them 10-30x
+    slower (CLI calls in tests pass `--threads 1` for the same reason)."""
+    from recsys.training import process
+
+    process.configure(threads=1)
+
+
+# --------------------------------------------------------------------------- models
+
+# A few seconds of training that learns the planted tastes; no validation slice.
+SMALL_TRAIN = TrainConfig().with_values(
+    epochs=40, dim=16, hidden=32, batch_size=16, lr=1e-2, val_share=0.0, seed=0
+)
+
+
+def _fit(dataset: Dataset) -> TrainedModel:
+    from recsys.training.fit import fit
+
+    return fit(dataset, SMALL_TRAIN, progress=False)
+
+
+def _bundle(model: TrainedModel, dataset: Dataset, out: Path) -> Path:
+    from recsys.bundle.write import write_bundle
+
+    return write_bundle(model, dataset, out, evaluation={"recall@10": 0.5}, n_trees=5)
+
+
+@pytest.fixture(scope="session")
+def small_dataset() -> Dataset:
+    return synthetic_dataset()
+
+
+@pytest.fixture(scope="session")
+def small_model(small_dataset: Dataset) -> TrainedModel:
+    return _fit(small_dataset)
+
+
+@pytest.fixture(scope="session")
+def small_bundle(
+    small_model: TrainedModel, small_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The small model's bundle (read-only: every test and server process shares it)."""
+    return _bundle(small_model, small_dataset, tmp_path_factory.mktemp("small") / "bundle")
+
+
+@pytest.fixture
+def bundle_copy(small_bundle: Path, tmp_path: Path) -> Path:
+    """A copy of the small bundle this test may change."""
+    return Path(shutil.copytree(small_bundle, tmp_path / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def nodemo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same users and ratings without demographics, as a CSV-family dataset gives them."""
+    dataset = synthetic_dataset(demographics=False)
+    return _bundle(_fit(dataset), dataset, tmp_path_factory.mktemp("nodemo") / "bundle")
+
+
+@pytest.fixture(scope="session")
+def seen_by(small_dataset: Dataset) -> Callable[[int], set[int]]:
+    """The movie ids a user of the small dataset rated."""
+    ratings = small_dataset.ratings
+
+    def seen(user_id: int) -> set[int]:
+        return set(ratings.loc[ratings["user_id"] == user_id, "movie_id"].tolist())
+
+    return seen
+
+
+# --------------------------------------------------------------------------- MCP sessions
+
+
+@dataclass
+class Session:
+    """A live MCP client driven from synchronous tests through an anyio portal."""
+
+    portal: BlockingPortal
+    client: Client
+
+    def call(self, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+        return self.portal.call(self.client.call_tool, tool, arguments)
+
+    def ok(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        result = self.call(tool, arguments)
+        assert not result.is_error, f"{tool}({arguments}) failed: {text_of(result)}"
+        assert result.structured_content is not None
+        assert text_of(result).strip(), "every result carries a readable text too"
+        return result.structured_content
+
+    def error(self, tool: str, arguments: dict[str, Any]) -> str:
+        result = self.call(tool, arguments)
+        assert result.is_error, f"{tool}({arguments}) should fail but returned {text_of(result)}"
+        return text_of(result)
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.portal.call(fn, *args)
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+@contextmanager
+def _stdio(model: Path | None, env: dict[str, str] | None = None) -> Iterator[Session]:
+    with start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(Client(stdio_params(model, env=env))) as client:
+            yield Session(portal, client)
+
+
+@contextmanager
+def _http(url: str, token: str | None = None) -> Iterator[Session]:
+    with start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(http_client(url, token)) as client:
+            yield Session(portal, client)
+
+
+@contextmanager
+def _in_process(recommender: Recommender) -> Iterator[Session]:
+    from server.app import build_server
+
+    with start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(Client(build_server(recommender))) as client:
+            yield Session(portal, client)
+
+
+@pytest.fixture(scope="session")
+def stdio_session() -> Callable[..., Any]:
+    """`with stdio_session(model, env=None) as s:` a `movierec serve` child over stdio."""
+    return _stdio
+
+
+@pytest.fixture(scope="session")
+def http_session() -> Callable[..., Any]:
+    """`with http_session(url, token=None) as s:` a client of a running HTTP server."""
+    return _http
+
+
+@pytest.fixture(scope="session")
+def in_process_session() -> Callable[..., Any]:
+    """`with in_process_session(recommender) as s:` the server's tools, no transport."""
+    return _in_process
+
+
+@pytest.fixture(scope="module", params=["stdio", "http"])
+def mcp(request: pytest.FixtureRequest, small_bundle: Path) -> Iterator[Session]:
+    """One server over the small bundle per transport, shared by a module's tests."""
+    if request.param == "stdio":
+        with _stdio(small_bundle) as session:
+            yield session
+    else:
+        with http_server(small_bundle) as server, _http(server.url) as session:
+            yield session

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import baselines
-from recsys.data import Dataset
-from recsys.evaluate import tune_ease_lambda
-from recsys.splits import EvalUser
+from recsys.data.dataset import Dataset
+from recsys.evaluation import baselines, naive
+from recsys.evaluation.runner import tune_ease_lambda
+from recsys.evaluation.splits import EvalUser
+from recsys.model.itemitem import ease_matrix
 
 
 def dataset(
@@ -136,13 +137,13 @@ def test_ease_spectrum_matches_the_direct_solve():
     x = baselines.history_rows(data, spectrum.active, users)
     for lam in (0.5, 5.0, 50.0):
         active, gram = baselines.interaction_gram(data)
-        direct = x @ baselines.ease_weights(gram, lam)
+        direct = x @ ease_matrix(gram, lam)
         np.testing.assert_allclose(spectrum.scores(x, lam), direct, atol=1e-8)
 
 
 def test_ease_lambda_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
-        baselines.ease_weights(np.eye(3), 0.0)
+        ease_matrix(np.eye(3), 0.0)
 
 
 def test_tune_ease_lambda_returns_a_grid_value_with_its_scores():
@@ -167,8 +168,8 @@ def test_naive_two_tower_learns_genre_taste():
         for m in rng.choice(np.arange(1, 13), 8, replace=False):
             ratings.append((u, int(m), 5.0 if (m <= 6) == fan else 1.0))
     data = baselines.train_data(dataset(ratings, genres, demo))
-    cfg = baselines.NaiveConfig(epochs=30, batch_size=64, lr=1e-2)
-    model = baselines.fit_naive_two_tower(data, cfg)
+    cfg = naive.NaiveConfig(epochs=30, batch_size=64, lr=1e-2)
+    model = naive.fit_naive_two_tower(data, cfg)
     assert len(model.curves["train_loss"]) == 30
     assert model.curves["train_loss"][-1] < 0.1 * model.curves["train_loss"][0]
     fan = known(1, gender="F", age=25, occupation="writer")
@@ -178,6 +179,6 @@ def test_naive_two_tower_learns_genre_taste():
     pred = model.predict([fan, fan], np.array([0, 11]))
     assert pred[0] > 4.0 and pred[1] < 2.0
     assert model.movie_embeddings.shape == (12, cfg.dim)
-    cold_model = baselines.fit_naive_two_tower(data, cfg, stated_profiles=True)
+    cold_model = naive.fit_naive_two_tower(data, cfg, stated_profiles=True)
     c = cold_model.score([cold(("Comedy",), gender="M", age=25, occupation="writer")])[0]
     assert c[6:].mean() > c[:6].mean()

@@ -13,15 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import vocab
-from recsys.data import (
-    DataError,
-    Dataset,
-    DataWarning,
-    default_dataset_path,
-    load_dataset,
-    summarize,
-)
+from recsys.data import vocab
+from recsys.data.dataset import Dataset, load_dataset, summarize
+from recsys.data.errors import DataError, DataWarning
+from recsys.data.paths import default_dataset_path
 
 FORMATS = ("ml-1m", "ml-100k", "csv")
 
@@ -568,6 +563,7 @@ def _real(shared_data: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # loads a full real dataset
 def test_real_ml100k_counts(shared_data):
     ds = load_quietly(_real(shared_data, "ml-100k"))
     assert (len(ds.ratings), len(ds.users), len(ds.movies)) == (100_000, 943, 1_682)
@@ -578,6 +574,7 @@ def test_real_ml100k_counts(shared_data):
     assert dtypes(ds.movies) == SCHEMA["movies"] and dtypes(ds.users) == SCHEMA["users"]
 
 
+@pytest.mark.slow  # loads a full real dataset
 def test_real_ml_latest_small_counts(shared_data):
     ds = load_quietly(_real(shared_data, "ml-latest-small"))
     assert (len(ds.ratings), len(ds.users), len(ds.movies)) == (100_836, 610, 9_742)
@@ -587,6 +584,7 @@ def test_real_ml_latest_small_counts(shared_data):
     assert dtypes(ds.ratings) == SCHEMA["ratings"]
 
 
+@pytest.mark.slow  # loads a full real dataset
 def test_embedded_copy_loads_with_the_published_counts():
     embedded = load_quietly(default_dataset_path())
     assert (len(embedded.ratings), len(embedded.users), len(embedded.movies)) == (
@@ -597,6 +595,7 @@ def test_embedded_copy_loads_with_the_published_counts():
     assert embedded.name == "ml-latest-small" and not embedded.has_demographics
 
 
+@pytest.mark.slow  # loads a full real dataset
 def test_embedded_copy_matches_the_shared_data(shared_data):
     embedded = load_quietly(default_dataset_path())
     shared = load_quietly(_real(shared_data, "ml-latest-small"))

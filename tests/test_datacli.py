@@ -1,8 +1,7 @@
-"""`movierec data download|list|info`, driven through a parser built from `datacli` alone."""
+"""`movierec data download|list|info`, driven through the real command line (`server.cli`)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import hashlib
@@ -16,7 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys import data, datacli, download
+from recsys.commands import data as data_command
+from recsys.data import download
+from recsys.data.paths import default_dataset_path
+from server.cli import main
 
 MOVIES = (
     "movieId,title,genres\n"
@@ -36,10 +38,7 @@ RATINGS = (
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="movierec")
-    datacli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    code = args.func(args)
+    code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -83,7 +82,7 @@ def test_list_shows_every_known_dataset_and_where_it_is(capsys, cache):
 def test_list_json_marks_the_embedded_copy(capsys, cache, tmp_path, monkeypatch):
     embedded = tmp_path / "repo" / "data" / "ml-latest-small"
     embedded.mkdir(parents=True)
-    monkeypatch.setattr(data, "default_dataset_path", lambda: embedded)
+    monkeypatch.setattr(data_command, "default_dataset_path", lambda: embedded)
     (cache / "ml-32m").mkdir(parents=True)
 
     code, out, _ = run_cli(["data", "list", "--json"], capsys)  # cache from MOVIEREC_CACHE
@@ -160,9 +159,10 @@ def test_info_on_a_cached_name(capsys, cache, tiny):
     assert info["path"] == str(cache / "ml-25m") and info["ratings"] == 5
 
 
-EMBEDDED = data.default_dataset_path()
+EMBEDDED = default_dataset_path()
 
 
+@pytest.mark.slow  # loads the full embedded dataset
 @pytest.mark.skipif(not EMBEDDED.is_dir(), reason=f"embedded dataset absent at {EMBEDDED}")
 def test_info_on_the_embedded_default(capsys):
     code, out, _ = run_cli(["data", "info", "default", "--json"], capsys)

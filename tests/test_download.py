@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys import data, download
-from recsys.data import DataError
-from recsys.download import DownloadError
+from recsys.data import dataset as data
+from recsys.data import download
+from recsys.data.download import DownloadError
+from recsys.data.errors import DataError
 
 GENRES_100K = [
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -451,7 +452,7 @@ def test_unknown_name_lists_the_known_ones(cache):
 def embedded(monkeypatch, tmp_path) -> Path:
     path = tmp_path / "embedded" / "ml-latest-small"
     path.mkdir(parents=True)
-    monkeypatch.setattr(data, "default_dataset_path", lambda: path, raising=False)
+    monkeypatch.setattr(download, "default_dataset_path", lambda: path)
     return path
 
 
@@ -464,7 +465,7 @@ def test_resolve_default_and_embedded_fallback(embedded, cache):
 
 def test_resolve_missing_embedded_copy_is_an_error(monkeypatch, tmp_path, cache):
     missing = tmp_path / "nowhere" / "ml-latest-small"
-    monkeypatch.setattr(data, "default_dataset_path", lambda: missing, raising=False)
+    monkeypatch.setattr(download, "default_dataset_path", lambda: missing)
     with pytest.raises(DataError, match="embedded dataset is missing"):
         download.resolve_dataset("default", cache)
     with pytest.raises(DataError, match="movierec data download ml-latest-small"):

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import baselines
-from recsys.data import Dataset
-from recsys.evaluate import (
-    EvalConfig,
-    ModelScorer,
+from recsys.data.dataset import Dataset
+from recsys.data.synthetic import write_csv
+from recsys.evaluation import baselines
+from recsys.evaluation.report import format_table, pca_2d
+from recsys.evaluation.runner import EvalConfig, ModelScorer, evaluate_dataset, rank_split
+from recsys.evaluation.splits import EvalUser, cold_split, warm_split
+from recsys.metrics.ranking import (
     coverage_at_k,
-    evaluate_dataset,
-    format_table,
     hit_matrix,
     hit_rate_at_k,
     ndcg_at_k,
-    pca_2d,
-    rank_split,
     ranking_metrics,
     recall_at_k,
     top_k,
 )
-from recsys.splits import EvalUser, cold_split, warm_split
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from server.cli import main
 
 
 def make_dataset(
@@ -308,6 +303,7 @@ def test_pca_2d_finds_the_main_axis():
 # --------------------------------------------------------------------------- runner
 
 
+@pytest.mark.slow  # trains the naive two-tower
 def test_evaluate_dataset_writes_json_and_plots(tmp_path):
     ds = taste_dataset(n_users=60, demographics=True)
     methods = ("popularity", "genre-popularity", "genre-content", "naive-two-tower", "ease")
@@ -352,30 +348,16 @@ def test_bad_config_is_rejected():
         EvalConfig(methods=("popularty",))
 
 
-def write_csv_dataset(root: Path, ds: Dataset) -> Path:
-    root.mkdir(parents=True)
-    movies = ds.movies.assign(genres=["|".join(g) for g in ds.movies["genres"]])
-    movies.rename(columns={"movie_id": "movieId"})[["movieId", "title", "genres"]].to_csv(
-        root / "movies.csv", index=False
-    )
-    ratings = ds.ratings.rename(columns={"user_id": "userId", "movie_id": "movieId"})
-    ratings.to_csv(root / "ratings.csv", index=False)
-    return root
-
-
 @pytest.mark.slow  # trains the real model for two epochs
 def test_evaluate_command_end_to_end(tmp_path, capsys):
-    from recsys.cli import build_parser
-
-    data_dir = write_csv_dataset(tmp_path / "tiny", taste_dataset(n_users=40))
+    data_dir = write_csv(taste_dataset(n_users=40), tmp_path / "tiny")
     out = tmp_path / "eval"
     argv = [
         "evaluate", "--dataset", str(data_dir), "--out", str(out), "--quiet",
         "--models", "popularity,genre-popularity,ease,model", "--epochs", "2",
-        "--ease-lambda", "10",
+        "--ease-lambda", "10", "--set", "dim=16", "--threads", "1",
     ]  # fmt: skip
-    args = build_parser().parse_args(argv)
-    assert args.func(args) == 0
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "popularity" in printed and "model" in printed
     (json_file,) = out.glob("*.json")
@@ -383,6 +365,10 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
     assert saved["details"]["W"]["ease"] == {"lambda": 10.0}
     assert set(saved["metrics"]["W"]) == {"popularity", "genre-popularity", "ease", "model"}
     assert set(saved["metrics"]["C"]) == {"popularity", "genre-popularity", "model"}
+    # The training flags reach the model through EvalConfig.train.
+    model = saved["details"]["W"]["model"]
+    assert model["training"]["config"]["loop"]["epochs"] == 2
+    assert model["model_config"]["dim"] == 16
     assert any(n.endswith("model_curves.png") for n in saved["plots"])
     assert any(n.endswith("model_embeddings.png") for n in saved["plots"])
     for name in saved["plots"]:
@@ -390,29 +376,26 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
 
 
 def test_evaluate_command_reports_bad_input(tmp_path, capsys):
-    from recsys.cli import build_parser
-
-    parser = build_parser()
-    args = parser.parse_args(["evaluate", "--dataset", str(tmp_path / "nope")])
-    assert args.func(args) == 2
+    assert main(["evaluate", "--dataset", str(tmp_path / "nope"), "--threads", "1"]) == 2
     assert "movierec evaluate:" in capsys.readouterr().err
-    data_dir = write_csv_dataset(tmp_path / "tiny", taste_dataset(n_users=10))
-    args = parser.parse_args(["evaluate", "--dataset", str(data_dir), "--protocols", "W,Q"])
-    assert args.func(args) == 2
+    data_dir = write_csv(taste_dataset(n_users=10), tmp_path / "tiny")
+    argv = ["evaluate", "--dataset", str(data_dir), "--threads", "1"]
+    assert main([*argv, "--protocols", "W,Q"]) == 2
     assert "unknown protocol" in capsys.readouterr().err
+    assert main([*argv, "--set", "loop.epochs=0"]) == 2
+    assert "epochs, batch_size and eval_every must be at least 1" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- real data
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not (SHARED_DATA / "ml-100k").is_dir(), reason="ML-100K not found at ../shared/data"
-)
-def test_ml100k_baselines_land_near_known_figures():
-    from recsys.data import load_dataset
+@pytest.mark.slow  # loads a full real dataset
+def test_ml100k_baselines_land_near_known_figures(shared_data):
+    from recsys.data.dataset import load_dataset
 
-    ds = load_dataset(SHARED_DATA / "ml-100k")
+    if not (shared_data / "ml-100k").is_dir():
+        pytest.skip(f"ML-100K not found in {shared_data}")
+    ds = load_dataset(shared_data / "ml-100k")
     config = EvalConfig(
         methods=("popularity", "genre-popularity", "ease"), ease_lambda=200.0, progress=False
     )

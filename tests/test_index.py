@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.index import (
+from recsys.bundle.index import (
     MIN_SEARCH_K,
     IndexFileError,
     MovieIndex,
     build_index,
-    normalise_rows,
     read_sidecar,
     sidecar_path,
 )
+from recsys.model.vectors import unit_rows
 
 
 def clustered_embeddings(n: int = 400, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -24,7 +24,7 @@ def clustered_embeddings(n: int = 400, dim: int = 16, seed: int = 0) -> np.ndarr
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(8, dim))
     emb = centres[rng.integers(0, 8, n)] + 0.6 * rng.normal(size=(n, dim))
-    return normalise_rows(emb)
+    return unit_rows(emb)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def emb() -> np.ndarray:
 @pytest.fixture
 def index(emb: np.ndarray, tmp_path: Path) -> MovieIndex:
     build_index(emb, tmp_path / "index.ann", n_trees=20, seed=7)
-    return MovieIndex.open(tmp_path / "index.ann", emb)
+    return MovieIndex.open(tmp_path / "index.ann")
 
 
 def test_same_seed_builds_identical_files(emb: np.ndarray, tmp_path: Path) -> None:
@@ -66,29 +66,20 @@ def test_open_refuses_mismatched_sidecar(emb: np.ndarray, tmp_path: Path) -> Non
     for field, value in (("dimension", 8), ("n_items", 399), ("n_trees", 6)):
         side.write_text(json.dumps({**good, field: value}))
         with pytest.raises(IndexFileError):
-            MovieIndex.open(path, emb if field == "n_trees" else None)
+            MovieIndex.open(path)
     side.unlink()
     with pytest.raises(IndexFileError, match="sidecar .* missing"):
         MovieIndex.open(path)
 
 
-def test_open_refuses_other_embeddings(emb: np.ndarray, tmp_path: Path) -> None:
-    path = tmp_path / "index.ann"
-    build_index(emb, path, n_trees=5)
-    with pytest.raises(IndexFileError, match="shape"):
-        MovieIndex.open(path, emb[:-1])
-    with pytest.raises(IndexFileError, match="other embeddings"):
-        MovieIndex.open(path, clustered_embeddings(seed=1))
-
-
-def test_open_without_embeddings_reads_them_back_bit_for_bit(tmp_path: Path) -> None:
+def test_open_reads_the_vectors_back_bit_for_bit(tmp_path: Path) -> None:
     # Not unit rows: what is read back must be what was built from, not a re-normalised copy.
     vectors = (clustered_embeddings() * np.linspace(0.5, 2.0, 400)[:, None]).astype(np.float32)
     build_index(vectors, tmp_path / "index.ann", n_trees=5)
     idx = MovieIndex.open(tmp_path / "index.ann")
     assert idx.vectors.dtype == np.float32
     np.testing.assert_array_equal(idx.vectors, vectors)
-    np.testing.assert_allclose(idx.embeddings, normalise_rows(vectors), atol=1e-7)
+    np.testing.assert_allclose(idx.embeddings, unit_rows(vectors), atol=1e-7)
     assert idx.vectors.flags.c_contiguous
 
 
@@ -151,7 +142,7 @@ def big(tmp_path_factory) -> MovieIndex:
     emb = clustered_embeddings(n=5000, seed=3)
     path = tmp_path_factory.mktemp("big") / "index.ann"
     build_index(emb, path, n_trees=10, seed=1, search_k_per_item=100)
-    index = MovieIndex.open(path, emb)
+    index = MovieIndex.open(path)
     assert index.search_k(1) == MIN_SEARCH_K > index.n_items
     # The floor would score this catalogue exactly every time; these tests are
     # about the per-item candidates and the filter logic, so it is lifted here.

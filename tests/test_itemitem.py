@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
-from recsys.baselines import ease_weights
-from recsys.data import load_dataset
-from recsys.features import UserQuery, build_feature_space, encode_queries
-from recsys.itemitem import fit_factors, recency_weights
-from recsys.model import load_model, save_model
-from recsys.synthetic import write_ml1m
-from recsys.tower import (
+from recsys.data.synthetic import synthetic_dataset
+from recsys.features.encoding import encode_queries
+from recsys.features.queries import UserQuery
+from recsys.features.space import build_feature_space
+from recsys.model.blend import (
     ItemBlend,
     block_spreads,
     item_part,
     join_movies,
     join_users,
-    load_serving_model,
     tower_part,
 )
-from recsys.train import TrainConfig, fit
+from recsys.model.itemitem import ease_matrix, fit_factors, recency_weights
+from recsys.model.query_model import load_serving_model
+from recsys.model.towers import load_model, save_model
+from recsys.training.config import TrainConfig
+from recsys.training.fit import fit
 
-FAST = TrainConfig(epochs=20, eval_every=5, patience=3, dim=16, hidden=32, item_rank=24, seed=0)
+FAST = TrainConfig().with_values(
+    epochs=20, eval_every=5, patience=3, dim=16, hidden=32, item_rank=24, seed=0
+)
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return load_dataset(write_ml1m(tmp_path_factory.mktemp("ii") / "syn", 150, 90, 6_000, seed=3))
+def dataset():
+    return synthetic_dataset(150, 90, 6_000, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +51,14 @@ def test_full_rank_factors_reproduce_ease(dataset):
     x = _liked_matrix(fs)
     active = np.flatnonzero(x.sum(0) > 0)
     p, q = fit_factors(fs, rank=len(active), movies=10_000, lam=50.0)
-    want = ease_weights(x[:, active].T @ x[:, active], 50.0)
+    want = ease_matrix(x[:, active].T @ x[:, active], 50.0)
     np.testing.assert_allclose((p @ q.T)[np.ix_(active, active)], want, atol=2e-4)
     unliked = np.setdiff1d(np.arange(fs.n_movies), active)
     assert not p[unliked].any() and not q[unliked].any()
 
 
 def test_the_co_like_counts_are_the_same_block_by_block(dataset, monkeypatch):
-    import recsys.itemitem as itemitem
+    import recsys.model.itemitem as itemitem
 
     fs = build_feature_space(dataset)
     whole = fit_factors(fs, rank=8, movies=40, lam=50.0)
@@ -153,16 +154,18 @@ def test_the_item_part_pools_likes_through_the_input_factors():
     assert not got[1].any()
 
 
+@pytest.mark.slow  # trains the model
 def test_training_chooses_the_blend_on_validation_and_serving_matches_torch(model, tmp_path):
-    choice = model.train_config["item_choice"]
+    choice = model.training["item_choice"]
     assert choice["chosen_on"] == "validation"
-    cfg = model.model_config
-    assert cfg["item_rank"] == 24 and cfg["item_tau"] == choice["tau"]
-    assert cfg["item_share"] == choice["share"]
+    cfg = model.config
+    assert cfg.item_rank == 24 and cfg.item_tau == choice["tau"]
+    assert cfg.item_share == choice["share"]
     assert choice["warm_val_ndcg"] >= choice["warm_val_ndcg_tower_only"]
     assert model.movie_embeddings.shape == (model.features.n_movies, 16 + 24)
     save_model(model, tmp_path)
-    served, loaded = load_serving_model(tmp_path), load_model(tmp_path)
+    served = load_serving_model(tmp_path, model.movie_embeddings)
+    loaded = load_model(tmp_path, model.movie_embeddings)
     fs = model.features
     queries = [served.known_user_query(int(u)) for u in fs.user_ids[:20]]
     queries.append(served.preference_query(["Drama"], liked_movie_ids=fs.movie_ids[:4].tolist()))
@@ -174,47 +177,25 @@ def test_training_chooses_the_blend_on_validation_and_serving_matches_torch(mode
     assert np.abs(served.embed_queries([one]) - served.embed_queries([none])).max() > 1e-3
 
 
+@pytest.mark.slow  # trains the model
 def test_a_model_without_its_item_factors_is_refused(model, tmp_path):
-    from test_model import assert_refused_without_tower_array
+    from recsys.model.files import USER_TOWER_FILE, ModelError
 
     save_model(model, tmp_path)
-    assert_refused_without_tower_array(tmp_path, "item_input")
+    path = tmp_path / USER_TOWER_FILE
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "item_input"}
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ModelError, match="item_input"):
+        load_serving_model(tmp_path, model.movie_embeddings)
+    with pytest.raises(ModelError, match="item_input"):
+        load_model(tmp_path, model.movie_embeddings)
 
 
-def test_the_item_part_can_be_left_out_and_needs_the_norm_coordinate(dataset):
-    plain = fit(dataset, replace(FAST, item_rank=0, epochs=5), progress=False)
+@pytest.mark.slow  # trains the model
+def test_the_item_part_can_be_left_out(dataset):
+    plain = fit(dataset, FAST.with_values(item_rank=0, epochs=5), progress=False)
     assert plain.item_blend is None and plain.movie_embeddings.shape[1] == 16
-    with pytest.raises(ValueError, match="norm-coordinate"):
-        fit(dataset, replace(FAST, norm_coordinate=False), progress=False)
+    assert plain.training["item_choice"] == {}
     with pytest.raises(ValueError, match="item_rank is a rank"):
-        fit(dataset, replace(FAST, item_rank=-1), progress=False)
-
-
-def test_models_saved_before_the_item_part_still_load(dataset, tmp_path):
-    import json
-
-    import torch
-
-    from recsys.model import WEIGHTS_FILE
-    from recsys.tower import CONFIG_FILE
-
-    plain = fit(dataset, replace(FAST, item_rank=0, epochs=5), progress=False)
-    save_model(plain, tmp_path)
-    # Their model.json has no item-item fields, and their weights.pt still holds
-    # the movie feature arrays.
-    meta = json.loads((tmp_path / CONFIG_FILE).read_text())
-    meta["model_config"] = {
-        k: v for k, v in meta["model_config"].items() if not k.startswith("item_")
-    }
-    (tmp_path / CONFIG_FILE).write_text(json.dumps(meta))
-    state = torch.load(tmp_path / WEIGHTS_FILE, weights_only=True)
-    net = plain.network
-    state.update({k: getattr(net, k).half() for k in ("m_genres", "m_rated")})
-    state.update({k: getattr(net, k) for k in ("m_year", "m_pop")})
-    torch.save(state, tmp_path / WEIGHTS_FILE)
-    queries = [plain.known_user_query(int(u)) for u in plain.features.user_ids[:5]]
-    for loaded in (load_model(tmp_path), load_serving_model(tmp_path)):
-        assert loaded.item_blend is None
-        np.testing.assert_allclose(
-            loaded.embed_queries(queries), plain.embed_queries(queries), atol=5e-3
-        )
+        fit(dataset, FAST.with_values(item_rank=-1), progress=False)

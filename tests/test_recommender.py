@@ -1,7 +1,8 @@
 """The Recommender on a bundle built from a real (tiny) trained model.
 
-The bundle comes from tests/test_bundle.py's `make_bundle`: 62 movies in
-five genre groups, 40 users who each like one group.
+The small bundle of tests/conftest.py: `recsys.data.synthetic.synthetic_dataset()`,
+90 movies (the named ones first, then one genre group each) and 60 users whose
+gender and age plant a taste for two genres (`planted_genres`).
 """
 
 from __future__ import annotations
@@ -11,29 +12,47 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bundle import GENRE_GROUPS, make_bundle
 
-from recsys.recommender import (
+from recsys.data.dataset import Dataset
+from recsys.data.synthetic import (
+    HEAT_1986,
+    HEAT_1995,
+    LOST_CHILDREN,
+    MATRIX,
+    MISERABLES,
+    PLANTED,
+    TOY_STORY,
+    UNDATED,
+    UNRATED,
+    planted_genres,
+)
+from recsys.data.vocab import AGE_BUCKETS
+from recsys.serving.errors import (
     AmbiguousMovieError,
-    Filters,
     InvalidArgumentError,
     MovieNotFoundError,
-    Recommender,
     UnknownGenreError,
     UnknownUserError,
 )
-from recsys.vocab import AGE_BUCKETS
+from recsys.serving.filters import Filters
+from recsys.serving.recommender import Recommender
+
+pytestmark = pytest.mark.slow  # on the small models
 
 
 @pytest.fixture(scope="module")
-def rec(tmp_path_factory) -> Recommender:
-    return Recommender.load(make_bundle(tmp_path_factory.mktemp("rec") / "bundle"))
+def rec(small_bundle: Path) -> Recommender:
+    return Recommender.load(small_bundle)
 
 
 @pytest.fixture(scope="module")
-def rec_nodemo(tmp_path_factory) -> Recommender:
-    out = tmp_path_factory.mktemp("nodemo") / "bundle"
-    return Recommender.load(make_bundle(out, demographics=False))
+def rec_nodemo(nodemo_bundle: Path) -> Recommender:
+    return Recommender.load(nodemo_bundle)
+
+
+def taste(dataset: Dataset, user_id: int) -> tuple[str, str]:
+    user = dataset.users.set_index("user_id").loc[user_id]
+    return planted_genres(user["gender"], user["age"])
 
 
 def dense(rec: Recommender, movie_id: int) -> int:
@@ -71,14 +90,14 @@ def test_for_user_ranks_unseen_movies_by_model_score(rec: Recommender) -> None:
     assert {it.movie_id for it in res.items} == want
 
 
-def test_for_user_profile_and_reasons(rec: Recommender) -> None:
+def test_for_user_profile_and_reasons(rec: Recommender, small_dataset: Dataset) -> None:
     res = rec.for_user(7, k=5)
     user = res.user
-    # synthetic_dataset: gender "MF"[u % 2], age code [1, 18, ...][u % 7], occupation u % 6.
-    assert user.user_id == 7 and user.gender == "F"
-    assert user.age == AGE_BUCKETS[1] and user.occupation == "academic/educator"
+    known = small_dataset.users.set_index("user_id").loc[7]
+    assert user.user_id == 7 and user.gender == known["gender"]
+    assert user.age == AGE_BUCKETS[known["age"]] and user.occupation == known["occupation"]
     assert user.n_ratings == len(rec.bundle.model.user_history(7)[0])
-    assert set(user.favourite_genres) & set(GENRE_GROUPS[7 % 5])
+    assert set(user.favourite_genres) & set(taste(small_dataset, 7))
     liked_titles = {
         rec.movie(int(rec.bundle.model.features.movie_ids[i])).title
         for i, r in zip(*rec.bundle.model.user_history(7), strict=True)
@@ -90,15 +109,17 @@ def test_for_user_profile_and_reasons(rec: Recommender) -> None:
             assert any(t in it.reason for t in liked_titles)
 
 
-def test_for_user_learns_each_users_taste(rec: Recommender) -> None:
-    in_group = total = 0
-    for user_id in range(1, 41):
-        group = GENRE_GROUPS[user_id % 5]
-        for it in rec.for_user(user_id, k=5).items:
-            in_group += any(g in group for g in it.genres)
-            total += 1
-    # About a fifth of the catalogue is in any one group.
-    assert in_group / total >= 0.5
+def test_for_user_learns_each_users_taste(rec: Recommender, small_dataset: Dataset) -> None:
+    in_group, chance = [], []
+    movie_genres = small_dataset.movies.set_index("movie_id")["genres"]
+    for user_id in small_dataset.users["user_id"].tolist():
+        group = set(taste(small_dataset, user_id))
+        in_group += [bool(group & set(it.genres)) for it in rec.for_user(user_id, k=5).items]
+        seen = small_dataset.ratings.loc[small_dataset.ratings["user_id"] == user_id, "movie_id"]
+        unseen = movie_genres.drop(seen)
+        chance.append(np.mean([bool(group & set(genres)) for genres in unseen]))
+    # Users have rated most movies of their taste; a tenth of the rest is in it.
+    assert np.mean(in_group) >= max(0.4, 4 * np.mean(chance))
 
 
 def test_exclude_seen_false_may_return_seen(rec: Recommender) -> None:
@@ -108,8 +129,8 @@ def test_exclude_seen_false_may_return_seen(rec: Recommender) -> None:
 
 
 def test_unknown_user(rec: Recommender) -> None:
-    assert rec.user_id_range() == (1, 40)
-    with pytest.raises(UnknownUserError, match=r"1\.\.40"):
+    assert rec.user_id_range() == (1, 60)
+    with pytest.raises(UnknownUserError, match=r"1\.\.60"):
         rec.for_user(999)
     with pytest.raises(InvalidArgumentError):
         rec.for_user("7")  # type: ignore[arg-type]
@@ -118,31 +139,38 @@ def test_unknown_user(rec: Recommender) -> None:
 # --------------------------------------------------------------------------- filters
 
 
-def test_filters_hold_and_still_fill_k(rec: Recommender) -> None:
+def test_filters_hold_and_still_fill_k(rec: Recommender, small_dataset: Dataset) -> None:
+    movies = small_dataset.movies
+    wanted = {"Horror", "Comedy", "Crime"}
+    passing = movies[
+        movies["genres"].map(lambda g: bool(wanted & set(g)) and "Romance" not in g)
+        & movies["year"].between(1945, 2015)
+    ]
+    dropped = frozenset(passing["movie_id"].iloc[:2].tolist())  # two that pass the rest
     f = Filters(
-        genres=("Horror", "Comedy"),
+        genres=tuple(sorted(wanted)),
         exclude_genres=("Romance",),
-        year_min=1965,
-        year_max=2020,
-        exclude_movie_ids=frozenset({13, 18}),
+        year_min=1945,
+        year_max=2015,
+        exclude_movie_ids=dropped,
     )
     for items in (
         rec.for_user(2, k=4, filters=f).items,
         rec.for_preferences(["Drama"], k=4, filters=f).items,
-        rec.similar_movies(1, k=4, filters=f).items,
+        rec.similar_movies(MATRIX, k=4, filters=f).items,
     ):
         assert len(items) == 4
         for it in items:
-            assert set(it.genres) & {"Horror", "Comedy"}
+            assert set(it.genres) & wanted
             assert "Romance" not in it.genres
-            assert 1965 <= it.year <= 2020
-            assert it.movie_id not in {13, 18}
+            assert 1945 <= it.year <= 2015
+            assert it.movie_id not in dropped
 
 
 def test_filter_is_applied_before_the_cut(rec: Recommender) -> None:
-    # The only Western is never rated and ranks low, yet a Western filter finds it.
-    res = rec.for_preferences(["Horror"], k=3, filters=Filters(genres=("western",)))
-    assert [it.title for it in res.items] == ["Unrated Western (2001)"]
+    # The only Documentary is never rated and ranks low, yet a Documentary filter finds it.
+    res = rec.for_preferences(["Horror"], k=3, filters=Filters(genres=("documentary",)))
+    assert [it.movie_id for it in res.items] == [UNRATED]
     assert res.note is not None and "Only 1 of the 3" in res.note
 
 
@@ -168,13 +196,17 @@ def test_filter_validation(rec: Recommender) -> None:
 
 
 def test_preferences_follow_stated_genres(rec: Recommender) -> None:
-    for genre in ("Horror", "Comedy", "Action", "War"):
+    # Each planted genre is about a tenth of the catalogue.
+    total = 0
+    for genre in sorted({g for pair in PLANTED.values() for g in pair}):
         res = rec.for_preferences([genre.lower()], k=5)
         assert res.interpreted.genres == (genre,)
         assert_well_formed(res.items, 5)
         hits = [it for it in res.items if genre in it.genres]
-        assert len(hits) >= 3
+        assert len(hits) >= 2, genre
         assert all(f"Matches your genres: {genre}" in it.reason for it in hits)
+        total += len(hits)
+    assert total >= 0.7 * 5 * 8
 
 
 def test_preferences_scores_are_the_model_scores(rec: Recommender) -> None:
@@ -224,17 +256,17 @@ def test_unknown_genre_suggests_closest(rec: Recommender) -> None:
 
 
 def test_liked_movies_are_history_and_excluded(rec: Recommender) -> None:
-    res = rec.for_preferences([], liked_movies=["The Matrix", 2], k=6)
+    res = rec.for_preferences([], liked_movies=["The Matrix", HEAT_1995], k=6)
     liked = res.interpreted.liked_movies
     assert [m.title for m in liked] == ["Matrix, The (1999)", "Heat (1995)"]
-    assert not {1, 2} & {it.movie_id for it in res.items}
+    assert not {MATRIX, HEAT_1995} & {it.movie_id for it in res.items}
     close = [it for it in res.items if it.reason.startswith("Close to")]
     assert close and all(
         "Matrix, The (1999)" in it.reason or "Heat (1995)" in it.reason for it in close
     )
     with pytest.raises(AmbiguousMovieError) as err:
         rec.for_preferences(["Drama"], liked_movies=["Heat"])
-    assert {c.movie_id for c in err.value.candidates} == {2, 3}
+    assert {c.movie_id for c in err.value.candidates} == {HEAT_1995, HEAT_1986}
 
 
 def test_empty_preferences_get_a_note(rec_nodemo: Recommender) -> None:
@@ -246,7 +278,7 @@ def test_empty_preferences_get_a_note(rec_nodemo: Recommender) -> None:
 
 
 def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
-    from recsys.tower import SIMILARITY_ITEM_WEIGHT, similarity_directions
+    from recsys.model.blend import SIMILARITY_ITEM_WEIGHT, similarity_directions
 
     model = rec.bundle.model
     # With an item-item part, similarity reads both parts of Vm (the item-item
@@ -259,28 +291,30 @@ def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
         emb, manual / np.linalg.norm(manual, axis=1, keepdims=True), atol=1e-6
     )
     res = rec.similar_movies("Heat 1995", k=6)
-    assert res.movie.movie_id == 2
+    assert res.movie.movie_id == HEAT_1995
     assert_well_formed(res.items, 6)
-    assert 2 not in {it.movie_id for it in res.items}
+    assert HEAT_1995 not in {it.movie_id for it in res.items}
+    heat = dense(rec, HEAT_1995)
     for it in res.items:
-        cos = float(emb[dense(rec, 2)] @ emb[dense(rec, it.movie_id)])
+        cos = float(emb[heat] @ emb[dense(rec, it.movie_id)])
         assert it.similarity == pytest.approx(cos, abs=1e-3)
-        assert it.score == pytest.approx(cos / model.temperature, abs=1e-3)
+        assert it.score == pytest.approx(cos / model.config.temperature, abs=1e-3)
         assert "Heat (1995)" in it.reason
-    exact = np.argsort(-(emb @ emb[dense(rec, 2)]))
-    want = [int(model.features.movie_ids[i]) for i in exact if i != dense(rec, 2)][:6]
+    exact = np.argsort(-(emb @ emb[heat]), kind="stable")
+    want = [int(model.features.movie_ids[i]) for i in exact if i != heat][:6]
     assert [it.movie_id for it in res.items] == want
 
 
 def test_search_and_resolve(rec: Recommender) -> None:
     assert rec.search("matrix")[0].title == "Matrix, The (1999)"
-    assert rec.resolve_movie("Les Miserables").movie_id == 4
-    assert rec.resolve_movie("cite des enfants perdus").movie_id == 5
-    assert rec.resolve_movie(6).title == "Toy Story (1995)"
-    assert rec.resolve_movie("6").title == "Toy Story (1995)"
-    hits = rec.search("heat", k=5, filters=Filters(year_max=1980))
-    assert [h.movie_id for h in hits] == [3]
-    with pytest.raises(MovieNotFoundError, match=r"Closest titles: Matrix, The \(1999\) \(id 1\)"):
+    assert rec.resolve_movie("Les Miserables").movie_id == MISERABLES
+    assert rec.resolve_movie("cite des enfants perdus").movie_id == LOST_CHILDREN
+    assert rec.resolve_movie(TOY_STORY).title == "Toy Story (1995)"
+    assert rec.resolve_movie(str(TOY_STORY)).title == "Toy Story (1995)"
+    hits = rec.search("heat", k=5, filters=Filters(year_max=1990))
+    assert [h.movie_id for h in hits] == [HEAT_1986]
+    closest = rf"Closest titles: Matrix, The \(1999\) \(id {MATRIX}\)"
+    with pytest.raises(MovieNotFoundError, match=closest):
         rec.resolve_movie("The Matrx Reloaded Extended")
     with pytest.raises(MovieNotFoundError, match="No movie has id 9999"):
         rec.movie(9999)
@@ -289,26 +323,26 @@ def test_search_and_resolve(rec: Recommender) -> None:
 
 
 def test_movie_details(rec: Recommender) -> None:
-    info = rec.movie(2)
+    info = rec.movie(HEAT_1995)
     assert (info.title, info.year, info.genres) == (
         "Heat (1995)",
         1995,
         ("Action", "Crime", "Thriller"),
     )
     assert info.n_ratings > 0 and 1.0 <= info.mean_rating <= 5.0
-    unrated = rec.movie(61)
+    unrated = rec.movie(UNRATED)
     assert unrated.n_ratings == 0 and unrated.mean_rating is None
-    undated = rec.movie(62)
-    assert undated.year is None and undated.title == "Undated Documentary"
-    assert rec.resolve_movie("undated documentary").movie_id == 62
+    undated = rec.movie(UNDATED)
+    assert undated.year is None and undated.title == "Undated Home Movie"
+    assert rec.resolve_movie("undated home movie").movie_id == UNDATED
 
 
 def test_model_card(rec: Recommender) -> None:
     card = rec.model_card()
-    assert card["dataset"] == "synthetic" and card["n_movies"] == 62 and card["n_users"] == 40
+    assert card["dataset"] == "synthetic" and card["n_movies"] == 90 and card["n_users"] == 60
     # dim 16 for the trained part, plus the default rank-128 item-item part
     assert card["has_demographics"] is True and card["embedding_dim"] == 16 + 128
-    assert card["user_id_range"] == [1, 40] and card["bundle_bytes"] > 0
+    assert card["user_id_range"] == [1, 60] and card["bundle_bytes"] > 0
     assert "created_at" in card and "evaluation" in card
 
 
@@ -338,10 +372,9 @@ def test_concurrent_calls_match_sequential(rec: Recommender) -> None:
     assert all(results[i] == expected[i % len(calls)] for i in range(40))
 
 
-def test_load_refuses_a_broken_bundle(tmp_path: Path) -> None:
-    from recsys.bundle import BundleError
+def test_load_refuses_a_broken_bundle(bundle_copy: Path) -> None:
+    from recsys.bundle.manifest import BundleError
 
-    out = make_bundle(tmp_path / "b")
-    (out / "users.csv").write_text("user_id\n1\n")
+    (bundle_copy / "users.csv").write_text("user_id\n1\n")
     with pytest.raises(BundleError, match="users.csv"):
-        Recommender.load(out)
+        Recommender.load(bundle_copy)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ import anyio
 import httpx
 import pytest
 from anyio.from_thread import start_blocking_portal
-from test_server_fixtures import http_session, server_bundle
 
+from recsys.data.synthetic import HEAT_1986, HEAT_1995, MATRIX
 from server.launch import HttpServer, http_client, http_server, serve_argv
+
+pytestmark = pytest.mark.slow  # starts server processes
 
 TOKEN = "test-token-0123456789"
 INITIALIZE = {
@@ -38,8 +40,8 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[HttpServer]:
-    with http_server(server_bundle(), token=TOKEN) as srv:
+def server(small_bundle: Path) -> Iterator[HttpServer]:
+    with http_server(small_bundle, token=TOKEN) as srv:
         yield srv
 
 
@@ -66,13 +68,13 @@ def test_foreign_host_header_is_refused(server: HttpServer) -> None:
     assert response.status_code == 421
 
 
-def test_mcp_client_needs_the_token(server: HttpServer) -> None:
+def test_mcp_client_needs_the_token(server: HttpServer, http_session: Callable[..., Any]) -> None:
     with http_session(server.url, TOKEN) as session:
-        assert not session.call("get_movie", {"movie_id": 1003}).is_error
+        assert not session.call("get_movie", {"movie_id": MATRIX}).is_error
 
     async def without_token() -> None:
         async with http_client(server.url) as client:
-            await client.call_tool("get_movie", {"movie_id": 1003})
+            await client.call_tool("get_movie", {"movie_id": MATRIX})
 
     # The SDK surfaces the 401 as an MCPError inside nested exception groups.
     with pytest.raises(Exception) as info:  # noqa: B017
@@ -80,10 +82,10 @@ def test_mcp_client_needs_the_token(server: HttpServer) -> None:
     assert "MCPError" in repr(info.value) and "error response" in repr(info.value)
 
 
-def test_non_loopback_bind_without_token_is_refused() -> None:
+def test_non_loopback_bind_without_token_is_refused(small_bundle: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MOVIEREC_TOKEN"}
     done = subprocess.run(
-        [*serve_argv(server_bundle()), "--transport", "http", "--host", "0.0.0.0"],
+        [*serve_argv(small_bundle), "--transport", "http", "--host", "0.0.0.0"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -104,9 +106,9 @@ MIXED_CALLS: list[tuple[str, dict[str, Any]]] = [
         {"genres": ["comedy"], "occupation": "teacher", "liked_movies": ["Heat (1995)"], "k": 7},
     ),
     ("similar_movies", {"movie": "The Matrix", "k": 10}),
-    ("similar_movies", {"movie": 1001, "k": 5, "year_min": 1980}),
-    ("search_movies", {"query": "synthetic picture 1", "k": 10}),
-    ("get_movie", {"movie_id": 1002}),
+    ("similar_movies", {"movie": HEAT_1986, "k": 5, "year_min": 1980}),
+    ("search_movies", {"query": "synthetic movie 1", "k": 10}),
+    ("get_movie", {"movie_id": HEAT_1995}),
 ]
 
 
@@ -144,7 +146,7 @@ def test_eight_concurrent_clients_get_the_lone_client_answers(server: HttpServer
             assert content == reference[n][1]
 
 
-def test_server_logs_a_readiness_line(server: HttpServer) -> None:
+def test_server_logs_a_readiness_line(server: HttpServer, small_bundle: Path) -> None:
     log = server.stderr()
     assert "serving MCP over streamable HTTP" in log and "bearer token required" in log
-    assert Path(server_bundle()).name in log
+    assert str(small_bundle) in log

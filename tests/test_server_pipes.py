@@ -16,16 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from recsys.data.synthetic import MATRIX
 from server.launch import PROTOCOL_VERSION, serve_argv, wire_session
 from server.pipes import MAX_LINE
-from tests.test_server_fixtures import server_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Path:
-    return server_bundle()
 
 
 def _items(result: dict) -> list[dict]:
@@ -33,11 +28,12 @@ def _items(result: dict) -> list[dict]:
     return result["structuredContent"]["items"]
 
 
-def test_pipes_are_served_by_the_event_loop(bundle: Path) -> None:
+@pytest.mark.slow  # starts a server process
+def test_pipes_are_served_by_the_event_loop(small_bundle: Path) -> None:
     with tempfile.TemporaryFile() as log:
-        with wire_session(bundle, stderr=log) as wire:
+        with wire_session(small_bundle, stderr=log) as wire:
             for k in (3, 5):
-                assert len(_items(wire.call_tool("similar_movies", {"movie": 1003, "k": k}))) == k
+                assert len(_items(wire.call_tool("similar_movies", {"movie": MATRIX, "k": k}))) == k
             answer = wire.request("tools/list")
             assert {t["name"] for t in answer["result"]["tools"]} >= {"get_movie", "search_movies"}
         log.seek(0)
@@ -46,8 +42,9 @@ def test_pipes_are_served_by_the_event_loop(bundle: Path) -> None:
     assert wire.process.returncode == 0, stderr
 
 
-def test_malformed_and_oversized_lines_leave_the_server_serving(bundle: Path) -> None:
-    with wire_session(bundle) as wire:
+@pytest.mark.slow  # starts a server process
+def test_malformed_and_oversized_lines_leave_the_server_serving(small_bundle: Path) -> None:
+    with wire_session(small_bundle) as wire:
         wire.send(b"this is not json")
         wire.send(
             b'{"jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": {"name": "'
@@ -58,7 +55,7 @@ def test_malformed_and_oversized_lines_leave_the_server_serving(bundle: Path) ->
         assert len(_items(wire.call_tool("recommend_for_preferences", {"genres": ["Drama"]}))) == 10
         error = wire.call_tool("get_movie", {"movie_id": -5})
         assert error["isError"] and "movie" in error["content"][0]["text"]
-        assert wire.call_tool("get_movie", {"movie_id": 1003})["structuredContent"]["title"]
+        assert wire.call_tool("get_movie", {"movie_id": MATRIX})["structuredContent"]["title"]
 
 
 def test_stray_prints_do_not_reach_the_wire() -> None:
@@ -81,7 +78,8 @@ def test_stray_prints_do_not_reach_the_wire() -> None:
     assert "stray print" in out.stderr and "stray write" in out.stderr
 
 
-def test_stdout_to_a_file_falls_back_to_the_sdk_streams(bundle: Path, tmp_path: Path) -> None:
+@pytest.mark.slow  # starts a server process
+def test_stdout_to_a_file_falls_back_to_the_sdk_streams(small_bundle: Path, tmp_path: Path) -> None:
     # asyncio cannot watch a regular file, so this server must use the SDK's streams.
     # (stdin stays open until the answer is in: at EOF the session ends.)
     requests = [
@@ -100,13 +98,13 @@ def test_stdout_to_a_file_falls_back_to_the_sdk_streams(bundle: Path, tmp_path: 
             "jsonrpc": "2.0",
             "id": 2,
             "method": "tools/call",
-            "params": {"name": "get_movie", "arguments": {"movie_id": 1003}},
+            "params": {"name": "get_movie", "arguments": {"movie_id": MATRIX}},
         },
     ]
     answers_file = tmp_path / "answers.jsonl"
     with answers_file.open("wb") as stdout, tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            serve_argv(bundle), stdin=subprocess.PIPE, stdout=stdout, stderr=log
+            serve_argv(small_bundle), stdin=subprocess.PIPE, stdout=stdout, stderr=log
         )
         assert process.stdin is not None
         process.stdin.write("".join(json.dumps(r) + "\n" for r in requests).encode())
@@ -123,9 +121,10 @@ def test_stdout_to_a_file_falls_back_to_the_sdk_streams(bundle: Path, tmp_path: 
     assert answers[2]["result"]["structuredContent"]["title"] == "Matrix, The (1999)", answers
 
 
-def test_a_client_that_goes_away_ends_the_server_cleanly(bundle: Path) -> None:
+@pytest.mark.slow  # starts a server process
+def test_a_client_that_goes_away_ends_the_server_cleanly(small_bundle: Path) -> None:
     with tempfile.TemporaryFile() as log:
-        with wire_session(bundle, stderr=log) as wire:
+        with wire_session(small_bundle, stderr=log) as wire:
             assert wire.process.stdout is not None
             wire.process.stdout.close()  # the client stops reading, then asks once more
             wire.send(
@@ -133,7 +132,7 @@ def test_a_client_that_goes_away_ends_the_server_cleanly(bundle: Path) -> None:
                     "jsonrpc": "2.0",
                     "id": 9,
                     "method": "tools/call",
-                    "params": {"name": "get_movie", "arguments": {"movie_id": 1003}},
+                    "params": {"name": "get_movie", "arguments": {"movie_id": MATRIX}},
                 }
             )
             assert wire.process.wait(timeout=60) == 0

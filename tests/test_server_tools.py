@@ -1,7 +1,7 @@
 """End to end: `python -m server` as a child process, driven by the real MCP client.
 
 Every test runs twice, over stdio and over streamable HTTP, each against one
-server per transport (on the synthetic model's bundle). Every tool and filter
+server per transport (the `mcp` fixture, on the small model's bundle). Every tool and filter
 is called for real; every kind of bad input must come back as a tool error
 (isError) whose text says what to fix, and the next valid call must still
 succeed.
@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from test_server_fixtures import (
-    UNRATED_MOVIE,
-    Session,
-    http_session,
-    seen_by,
-    server_bundle,
-    stdio_session,
-)
 
-from server.launch import http_server, serve_argv
+from recsys.data.dataset import Dataset
+from recsys.data.paths import default_model_path
+from recsys.data.synthetic import HEAT_1986, HEAT_1995, MATRIX, UNRATED
+from recsys.data.vocab import AGE_BUCKETS
+from server.launch import serve_argv
+
+if TYPE_CHECKING:
+    from conftest import Session
+
+pytestmark = pytest.mark.slow  # every test starts a server process or needs the small model
 
 TOOLS = {
     "recommend_for_user",
@@ -36,22 +36,7 @@ TOOLS = {
     "search_movies",
     "get_movie",
 }
-VALID_CALL = ("get_movie", {"movie_id": 1003})
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Path:
-    return server_bundle()
-
-
-@pytest.fixture(scope="module", params=["stdio", "http"])
-def mcp(request: pytest.FixtureRequest, bundle: Path) -> Iterator[Session]:
-    if request.param == "stdio":
-        with stdio_session(bundle) as session:
-            yield session
-    else:
-        with http_server(bundle) as server, http_session(server.url) as session:
-            yield session
+VALID_CALL = ("get_movie", {"movie_id": MATRIX})
 
 
 def check_items(items: list[dict[str, Any]], k: int) -> None:
@@ -110,21 +95,27 @@ def test_resources_are_readable(mcp: Session) -> None:
 # ------------------------------------------------------------------------ tools
 
 
-def test_recommend_for_user(mcp: Session) -> None:
+def test_recommend_for_user(
+    mcp: Session, seen_by: Callable[[int], set[int]], small_dataset: Dataset
+) -> None:
     out = mcp.ok("recommend_for_user", {"user_id": 7, "k": 5})
     user = out["user"]
     assert user["user_id"] == 7
     assert user["n_ratings"] == len(seen_by(7))
-    assert user["gender"] in ("M", "F") and user["age"] and user["occupation"]
+    known = small_dataset.users.set_index("user_id").loc[7]
+    assert (user["gender"], user["occupation"]) == (known["gender"], known["occupation"])
+    assert user["age"] == AGE_BUCKETS[known["age"]]
     assert user["favourite_genres"]
     check_items(out["items"], 5)
     assert len(out["items"]) == 5
     assert not {it["movie_id"] for it in out["items"]} & seen_by(7)
 
 
-def test_recommend_for_user_exclude_seen_false_may_return_seen(mcp: Session) -> None:
+def test_recommend_for_user_exclude_seen_false_may_return_seen(
+    mcp: Session, seen_by: Callable[[int], set[int]], small_dataset: Dataset
+) -> None:
     seen = seen_by(3)
-    unseen = 94 - len(seen)
+    unseen = len(small_dataset.movies) - len(seen)
     out = mcp.ok("recommend_for_user", {"user_id": 3, "k": unseen + 5})
     assert len(out["items"]) <= unseen
     out = mcp.ok("recommend_for_user", {"user_id": 3, "k": unseen + 5, "exclude_seen": False})
@@ -137,8 +128,8 @@ def test_recommend_for_user_exclude_seen_false_may_return_seen(mcp: Session) -> 
     [
         ("recommend_for_user", {"user_id": 11}),
         ("recommend_for_preferences", {"genres": ["Drama"]}),
-        ("similar_movies", {"movie": 1003}),
-        ("search_movies", {"query": "synthetic picture"}),
+        ("similar_movies", {"movie": MATRIX}),
+        ("search_movies", {"query": "synthetic movie"}),
     ],
 )
 def test_filters_apply_before_the_cut(mcp: Session, tool: str, base: dict[str, Any]) -> None:
@@ -167,13 +158,13 @@ def test_filters_apply_before_the_cut(mcp: Session, tool: str, base: dict[str, A
     [
         ("recommend_for_user", {"user_id": 11}),
         ("recommend_for_preferences", {"genres": ["Drama"]}),
-        ("similar_movies", {"movie": 1003}),
+        ("similar_movies", {"movie": MATRIX}),
     ],
 )
 def test_filters_that_leave_nothing_give_an_empty_list_and_a_note(
     mcp: Session, tool: str, base: dict[str, Any]
 ) -> None:
-    # The only Documentary (1004) is from 2001: nothing is a Documentary before 1960.
+    # The only Documentary (UNRATED) is from 2001: nothing is a Documentary before 1960.
     out = mcp.ok(tool, {**base, "year_max": 1960, "exclude_genres": [g for g in ALL_BUT_DOC]})
     assert out["items"] == []
     assert out["note"] and re.search(r"genre|year", out["note"], re.I)
@@ -194,7 +185,7 @@ def test_recommend_for_preferences_interprets_its_inputs(mcp: Session) -> None:
             "age": 34,
             "occupation": "software engineer",
             "gender": "female",
-            "liked_movies": ["The Matrix", 1002],
+            "liked_movies": ["The Matrix", HEAT_1995],
             "k": 6,
         },
     )
@@ -203,26 +194,26 @@ def test_recommend_for_preferences_interprets_its_inputs(mcp: Session) -> None:
     assert interp["age"] == 34 and interp["age_bucket"] == "25-34"
     assert interp["occupation"] == "programmer"
     assert interp["gender"] == "F"
-    assert [m["movie_id"] for m in interp["liked_movies"]] == [1003, 1002]
+    assert [m["movie_id"] for m in interp["liked_movies"]] == [MATRIX, HEAT_1995]
     assert out["demographics_used"] is True
     check_items(out["items"], 6)
     assert len(out["items"]) == 6
-    assert not {1002, 1003} & {it["movie_id"] for it in out["items"]}
+    assert not {HEAT_1995, MATRIX} & {it["movie_id"] for it in out["items"]}
 
 
 def test_similar_movies_by_title_and_id(mcp: Session) -> None:
     by_title = mcp.ok("similar_movies", {"movie": "the matrix", "k": 5})
-    assert by_title["movie"]["movie_id"] == 1003
+    assert by_title["movie"]["movie_id"] == MATRIX
     check_items(by_title["items"], 5)
     sims = [it["similarity"] for it in by_title["items"]]
     assert all(-1.0 <= s <= 1.0 for s in sims)
-    assert 1003 not in {it["movie_id"] for it in by_title["items"]}
-    by_id = mcp.ok("similar_movies", {"movie": 1003, "k": 5})
+    assert MATRIX not in {it["movie_id"] for it in by_title["items"]}
+    by_id = mcp.ok("similar_movies", {"movie": MATRIX, "k": 5})
     assert by_id["items"] == by_title["items"]
 
 
 def test_similar_movies_works_for_an_unrated_movie(mcp: Session) -> None:
-    out = mcp.ok("similar_movies", {"movie": UNRATED_MOVIE, "k": 3})
+    out = mcp.ok("similar_movies", {"movie": UNRATED, "k": 3})
     assert out["movie"]["n_ratings"] == 0 and out["movie"]["mean_rating"] is None
     assert len(out["items"]) == 3
 
@@ -230,8 +221,8 @@ def test_similar_movies_works_for_an_unrated_movie(mcp: Session) -> None:
 def test_search_and_get_movie(mcp: Session) -> None:
     out = mcp.ok("search_movies", {"query": "heat", "k": 5})
     check_items(out["items"], 5)
-    assert {1001, 1002} <= {it["movie_id"] for it in out["items"][:2]}
-    movie = mcp.ok("get_movie", {"movie_id": 1002})
+    assert {HEAT_1986, HEAT_1995} <= {it["movie_id"] for it in out["items"][:2]}
+    movie = mcp.ok("get_movie", {"movie_id": HEAT_1995})
     assert movie["title"] == "Heat (1995)" and movie["year"] == 1995
     assert movie["genres"] == ["Action", "Crime", "Thriller"]
     assert movie["n_ratings"] > 0 and 1.0 <= movie["mean_rating"] <= 5.0
@@ -249,7 +240,7 @@ BAD_INPUTS = [
     ("recommend_for_user", {"user_id": 7, "limit": 5}, ["limit", "Valid argument names"]),
     ("recommend_for_user", {"user_id": 7, "k": 0}, ["'k'", "1-100"]),
     ("recommend_for_user", {"user_id": 7, "k": 101}, ["'k'", "1-100"]),
-    ("recommend_for_user", {"user_id": 999}, ["999", "1", "60"]),
+    ("recommend_for_user", {"user_id": 999}, ["999", "1..60"]),
     ("recommend_for_user", {"user_id": 7, "genres": ["comdy"]}, ["comdy", "Comedy"]),
     ("recommend_for_user", {"user_id": 7, "exclude_genres": ["westrn"]}, ["Western"]),
     ("recommend_for_user", {"user_id": 7, "year_min": 2000, "year_max": 1990}, ["year_min"]),
@@ -263,12 +254,12 @@ BAD_INPUTS = [
     ("recommend_for_preferences", {"genres": ["Drama"], "occupation": "x" * 201}, ["200"]),
     ("recommend_for_preferences", {"genres": ["Drama"], "liked_movies": ["zzqxv"]}, ["zzqxv"]),
     ("recommend_for_preferences", {"genres": ["Drama"], "liked_movies": [1] * 21}, ["20"]),
-    ("similar_movies", {"movie": "Heat"}, ["1001", "1002"]),
+    ("similar_movies", {"movie": "Heat"}, [f"(id {HEAT_1986})", f"(id {HEAT_1995})"]),
     ("similar_movies", {"movie": ""}, ["movie"]),
     ("similar_movies", {"movie": "   "}, ["movie"]),
     ("similar_movies", {"movie": "qqqzzzxxx"}, ["qqqzzzxxx"]),
     ("similar_movies", {"movie": 424242}, ["424242"]),
-    ("similar_movies", {"movie": 1003, "k": -3}, ["'k'"]),
+    ("similar_movies", {"movie": MATRIX, "k": -3}, ["'k'"]),
     ("search_movies", {"query": ""}, ["query"]),
     ("search_movies", {"query": "a" * 201}, ["query", "200"]),
     ("search_movies", {"query": "heat", "genres": ["nope"]}, ["nope"]),
@@ -286,7 +277,7 @@ def test_bad_input_is_a_tool_error_and_the_server_keeps_serving(
     for word in words:
         assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
     assert "Traceback" not in message and 'File "' not in message
-    assert mcp.ok(*VALID_CALL)["movie_id"] == 1003
+    assert mcp.ok(*VALID_CALL)["movie_id"] == MATRIX
 
 
 def test_unknown_tool_is_an_error_too(mcp: Session) -> None:
@@ -331,9 +322,8 @@ def newer_format(bundle: Path) -> str:
 
 
 @pytest.mark.parametrize("damage", [corrupt_embeddings, newer_format])
-def test_broken_bundle_stops_start_up_cleanly(tmp_path: Path, bundle: Path, damage: Any) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(bundle, broken)
+def test_broken_bundle_stops_start_up_cleanly(bundle_copy: Path, damage: Any) -> None:
+    broken = bundle_copy
     what = damage(broken)
     done = run_serve("--model", str(broken))
     assert done.returncode != 0
@@ -342,31 +332,30 @@ def test_broken_bundle_stops_start_up_cleanly(tmp_path: Path, bundle: Path, dama
     assert done.stdout == ""
 
 
-def test_model_from_environment(bundle: Path) -> None:
-    with stdio_session(None, env={"MOVIEREC_MODEL": str(bundle)}) as session:
+def test_model_from_environment(small_bundle: Path, stdio_session: Callable[..., Any]) -> None:
+    with stdio_session(None, env={"MOVIEREC_MODEL": str(small_bundle)}) as session:
         assert session.ok(*VALID_CALL)["title"] == "Matrix, The (1999)"
 
 
-def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], bundle: Path) -> None:
+def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], small_bundle: Path) -> None:
     from server.cli import main
 
     assert main([]) == 0
     assert "movierec serve" in capsys.readouterr().out
-    assert main(["claude-config", "--model", str(bundle)]) == 0
+    assert main(["claude-config", "--model", str(small_bundle)]) == 0
     entry = json.loads(capsys.readouterr().out)["mcpServers"]["movierec"]
     command = Path(entry["command"])
     assert command.is_absolute() and command.exists()
     assert entry["args"][0] in ("serve", "-m")
-    assert entry["args"][-2:] == ["--model", str(bundle.resolve())]
+    assert entry["args"][-2:] == ["--model", str(small_bundle.resolve())]
     assert isinstance(entry["env"], dict)
 
 
-def test_shipped_bundle_answers_every_tool() -> None:
-    from server.commands import DEFAULT_MODEL
-
-    if not (DEFAULT_MODEL / "manifest.json").is_file():
-        pytest.skip(f"no shipped bundle at {DEFAULT_MODEL}; build it with `make model`")
-    with stdio_session(DEFAULT_MODEL) as session:
+def test_shipped_bundle_answers_every_tool(stdio_session: Callable[..., Any]) -> None:
+    shipped = default_model_path()
+    if not (shipped / "manifest.json").is_file():
+        pytest.skip(f"no shipped bundle at {shipped}; build it with `make model`")
+    with stdio_session(shipped) as session:
         card = json.loads(
             session.run(session.client.read_resource, "movierec://model").contents[0].text
         )

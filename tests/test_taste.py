@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.taste import catalogue_genre_share, stated_genres
+from recsys.features.taste import catalogue_genre_share, stated_genres
 
 NAMES = ("Drama", "Horror", "Comedy", "War")
 

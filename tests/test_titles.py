@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.titles import (
+from recsys.serving.titles import (
     EXACT,
     FUZZY,
     PREFIX,
