@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from recsys.index import MovieIndex, build_index
+from recsys.bundle.index import MovieIndex, build_index
 
 K = 10
 
@@ -66,7 +66,7 @@ def _genre_masks(model) -> list[np.ndarray]:
 
 
 def from_bundle(path: Path, max_users: int, seed: int) -> Model:
-    from recsys.bundle import load_bundle
+    from recsys.bundle.load import load_bundle
 
     b = load_bundle(path)
     users, unseen = _user_vectors(b.model, max_users, seed)
@@ -80,12 +80,15 @@ def from_bundle(path: Path, max_users: int, seed: int) -> Model:
 
 
 def from_training(data: Path, epochs: int, max_users: int, seed: int) -> Model:
-    from recsys.data import load_dataset
-    from recsys.train import TrainConfig, fit
+    from recsys.data.dataset import load_dataset
+    from recsys.training import process
+    from recsys.training.config import TrainConfig
+    from recsys.training.fit import fit
 
+    process.configure()  # what `movierec train` sets: two threads, deterministic kernels
     dataset = load_dataset(data)
     t0 = time.perf_counter()
-    model = fit(dataset, TrainConfig(epochs=epochs, seed=seed))
+    model = fit(dataset, TrainConfig().with_values(epochs=epochs, seed=seed))
     print(f"trained {dataset.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     users, unseen = _user_vectors(model, max_users, seed)
     return Model(
@@ -154,7 +157,7 @@ def bench_model(model: Model, grid: list[tuple[int, int]], seed: int, max_movies
             t0 = time.perf_counter()
             info = build_index(movies, path, n_trees=n_trees, search_k_per_item=per_item)
             build_s = time.perf_counter() - t0
-            index = MovieIndex.open(path, movies)
+            index = MovieIndex.open(path)
             # A few neighbours ask Annoy for fewer candidates (search_k scales
             # with k down to MIN_SEARCH_K): the serving path for k < 10.
             runs = [(name, queries, masks, K) for name, (queries, masks) in sets.items()]
@@ -206,7 +209,8 @@ def to_markdown(rows: list[dict], header: str) -> str:
 
 
 def bench_recommender(path: Path, n: int = 300) -> str:
-    from recsys.recommender import Filters, Recommender
+    from recsys.serving.filters import Filters
+    from recsys.serving.recommender import Recommender
 
     t0 = time.perf_counter()
     rec = Recommender.load(path)

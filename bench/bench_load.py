@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data import DataWarning, default_dataset_path, load_dataset
+from recsys.data.dataset import load_dataset
+from recsys.data.errors import DataWarning
+from recsys.data.paths import default_dataset_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

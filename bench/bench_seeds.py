@@ -15,7 +15,6 @@ is appended to FILE as Markdown.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,16 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
-def _override(spec: str, fields: dict[str, dataclasses.Field]) -> tuple[str, object]:
-    name, sep, raw = spec.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or name not in fields:
-        known = ", ".join(sorted(fields))
-        raise SystemExit(f"--set expects name=value with a TrainConfig field ({known}); got {spec}")
-    kind = type(fields[name].default)
-    if kind is bool:
-        return name, raw.strip().lower() in ("1", "true", "yes")
-    return name, kind(raw)
+def _settings(specs: list[str]) -> dict[str, str]:
+    settings = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        if not sep:
+            raise SystemExit(
+                f"--set expects NAME=VALUE (names in recsys/training/config.py); got {spec}"
+            )
+        settings[name.strip()] = raw
+    return settings
 
 
 def main() -> int:
@@ -46,22 +45,30 @@ def main() -> int:
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from recsys.data import load_dataset
-    from recsys.evaluate import ModelScorer, rank_split, ranking_metrics
-    from recsys.splits import make_split
-    from recsys.train import TrainConfig, fit
+    from recsys.data.dataset import load_dataset
+    from recsys.evaluation.runner import ModelScorer, rank_split
+    from recsys.evaluation.splits import make_split
+    from recsys.metrics.ranking import ranking_metrics
+    from recsys.training import process
+    from recsys.training.config import TrainConfig
+    from recsys.training.fit import fit
 
     path = Path(args.dataset) if Path(args.dataset).exists() else SHARED / args.dataset
     if not path.exists():
         raise SystemExit(f"no dataset at {path}; give a path or put it under {SHARED}")
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    overrides = dict(_override(s, fields) for s in args.set)
+    overrides = _settings(args.set)
+    try:
+        base = TrainConfig().with_settings(overrides)
+        base.check()
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    process.configure()  # what `movierec evaluate` sets: two threads, deterministic kernels
     ds = load_dataset(path)
     splits = {proto: make_split(ds, proto, seed=0) for proto in args.protocols}
     rows = []
     for seed in seeds:
-        cfg = TrainConfig(**{**overrides, "seed": seed})
+        cfg = base.with_values(seed=seed)
         row = {"seed": seed}
         for proto, split in splits.items():
             t0 = time.perf_counter()

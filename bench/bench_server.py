@@ -39,7 +39,7 @@ import pandas as pd
 from mcp import Client
 from tqdm import tqdm
 
-from server.commands import default_model
+from server.commands import model_dir
 from server.launch import http_client, http_server, memory_kb, stdio_params, wire_session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ Call = tuple[str, dict[str, Any]]
 
 def call_makers(model: Path) -> dict[str, Callable[[int], dict[str, Any]]]:
     """Per tool, argument sets that vary with the call number (so no answer is cached anywhere)."""
-    from recsys.bundle import read_manifest
+    from recsys.bundle.manifest import read_manifest
 
     manifest = read_manifest(model)
     movies = pd.read_csv(model / "movies.csv", usecols=["movie_id", "title", "n_ratings"])
@@ -126,7 +126,7 @@ def import_seconds(runs: int = 3) -> float:
 
 
 def load_seconds(model: Path, runs: int = 3) -> float:
-    from recsys.recommender import Recommender
+    from recsys.serving.recommender import Recommender
 
     times = []
     for _ in range(runs):
@@ -183,7 +183,7 @@ async def in_process_latency(
     model: Path, calls: int, makers: dict[str, Callable[[int], dict[str, Any]]]
 ) -> dict[str, list[float]]:
     """The same calls without a transport: the server's tool code and the library alone."""
-    from recsys.recommender import Recommender
+    from recsys.serving.recommender import Recommender
     from server.app import build_server
 
     mcp = build_server(Recommender.load(model))
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-client", type=int, default=100, help="calls per HTTP client")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    model = (args.model or default_model()).resolve()
+    model = model_dir(str(args.model) if args.model else None)
     if not model.is_dir():
         print(f"no model bundle at {model}; run `make model` first", file=sys.stderr)
         return 2

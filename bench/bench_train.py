@@ -4,7 +4,7 @@
 
 ml-100k and ml-latest-small come from ../shared/data; synthetic-1m is an
 ML-1M-sized set in the ML-1M file format (6,040 users, 3,706 movies, 1M
-ratings, with demographics) written by `recsys.synthetic`. Each dataset is
+ratings, with demographics) built and written by `recsys.data.synthetic`. Each dataset is
 trained in its own process so peak RSS is that training's alone. Results go
 to bench/results/train.md.
 """
@@ -26,14 +26,18 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _one(spec: str) -> dict:
-    from recsys.data import load_dataset
-    from recsys.train import TrainConfig, fit
+    from recsys.data.dataset import load_dataset
+    from recsys.training import process
+    from recsys.training.config import TrainConfig
+    from recsys.training.fit import fit
 
+    process.configure()  # what `movierec train` sets: two threads, deterministic kernels
     with tempfile.TemporaryDirectory() as tmp:
         if spec == "synthetic-1m":
-            from recsys.synthetic import write_ml1m
+            from recsys.data.synthetic import synthetic_dataset, write_ml1m
 
-            path = write_ml1m(Path(tmp) / "synthetic-1m", 6040, 3706, 1_000_000, seed=0)
+            synthetic = synthetic_dataset(6040, 3706, 1_000_000, seed=0)
+            path = write_ml1m(synthetic, Path(tmp) / "synthetic-1m")
         else:
             path = SHARED / spec
         ds = load_dataset(path)
@@ -45,7 +49,7 @@ def _one(spec: str) -> dict:
         "dataset": spec,
         "ratings": len(ds.ratings),
         "seconds": round(seconds, 1),
-        "epochs": model.train_config["epochs_run"],
+        "epochs": model.training["epochs_run"],
         "peak_rss_mb": round(peak_kb / 1024),
     }
 
