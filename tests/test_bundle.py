@@ -173,7 +173,14 @@ def test_a_model_config_from_another_version_is_refused(bundle_copy: Path) -> No
         meta["model_config"]["user_id_embedding"] = False
 
     rewrite_json(bundle_copy, "model.json", add_a_removed_setting)
-    with pytest.raises(BundleError, match="user_id_embedding.*another version"):
+    with pytest.raises(BundleError, match="unknown user_id_embedding.*another version"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.slow  # on the small model
+def test_a_model_config_missing_a_setting_is_refused(bundle_copy: Path) -> None:
+    rewrite_json(bundle_copy, "model.json", lambda meta: meta["model_config"].pop("item_rank"))
+    with pytest.raises(BundleError, match="missing item_rank.*another version"):
         load_bundle(bundle_copy)
 
 

@@ -54,9 +54,12 @@ class ModelConfig:
             raise ValueError(f"model_config must be a JSON object, got {type(stored).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(stored) - known)
-        if unknown:
+        missing = sorted(known - set(stored))
+        if unknown or missing:
+            odd = [f"unknown {', '.join(unknown)}"] if unknown else []
+            odd += [f"missing {', '.join(missing)}"] if missing else []
             raise ValueError(
-                f"model_config has fields this movierec does not know ({', '.join(unknown)}); "
+                f"model_config does not match this movierec's ({'; '.join(odd)}); "
                 "the model was written by another version"
             )
         config = cls(**stored)
