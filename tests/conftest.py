@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -179,8 +178,15 @@ def temporary_postgres(*, fsync: bool = False) -> Iterator[str]:
     as_user: list[str] = []
     # mkdtemp under /tmp, not pytest's tmp_path: that is root-only, and socket paths must be short.
     root = Path(tempfile.mkdtemp(prefix="movierec-pg-"))
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        import pwd  # POSIX only, and only needed as root
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                "PostgreSQL will not run as root and there is no 'postgres' user to run it as"
+            ) from None
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, log = root / "data", root / "server.log"
