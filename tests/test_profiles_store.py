@@ -104,6 +104,8 @@ def test_rate_then_get_keeps_order_stamps_and_counts(store: ProfileStore) -> Non
     assert [(e.movie.id, e.rating, e.seq) for e in again.ratings] == [(1, 2.0, 5)]
     assert [e.movie.id for e in again.seen] == [5]
     assert again.unchanged == (movie(2),)
+    only_held = store.rate(NS, "alice", dataset=FP, seen=[movie(3)])
+    assert only_held.ratings == only_held.seen == () and only_held.unchanged == (movie(3),)
     profile = store.get(NS, "alice")
     assert [(e.movie.id, e.rating) for e in profile.ratings] == [(2, 0.5), (4, 3.0), (1, 2.0)]
     assert [e.movie for e in profile.seen] == [movie(3), movie(5)]
@@ -132,7 +134,7 @@ def test_whole_call_is_refused_and_every_bad_item_listed(store: ProfileStore) ->
         "ratings[4] (movie 4 'Movie 4' (1994)): movie 4 is also ratings[3]",
         "ratings[5] (movie True 'Bool id'): movie id True",
         "seen[0] (movie 1 'Movie 1' (1991)): movie 1 is also ratings[0]",
-        "seen[1] (movie -5 'N'): movie id -5",
+        "seen[1] (movie -5 'N'): movie id -5 must be a whole number, 0 or more",
     )
     with pytest.raises(ProfileNotFound):
         store.get(NS, "bob")  # not even the profile was created
@@ -640,6 +642,8 @@ def test_location_forms(tmp_path: Path) -> None:
     assert parse_location("file:/abs/p.db?mode=ro").read_only
     assert not parse_location("/abs/with?question.db").read_only
     assert parse_location("postgres://u:pw@h:5/db").shown == "postgres://u:***@h:5/db"
+    hidden = parse_location("postgresql:///db?user=u&password=pw&host=/s").shown
+    assert hidden == "postgresql:///db?user=u&password=***&host=/s"
     with pytest.raises(ProfileError, match="unsupported profile store 'mysql'"):
         open_store("mysql://h/db")
     with pytest.raises(ProfileError, match="sqlite:///relative"):

@@ -44,7 +44,7 @@ def movie_problems(movie: object) -> list[str]:
         return [f"expected a Movie, got {type(movie).__name__}"]
     problems = []
     if not _is_int(movie.id) or not 0 <= movie.id <= MAX_ID:
-        problems.append(f"movie id {movie.id!r} must be a whole number from 0 to {MAX_ID}")
+        problems.append(f"movie id {movie.id!r} must be a whole number, 0 or more")
     title = text_problem(movie.title, "title", MAX_TITLE)
     if title:
         problems.append(title)
@@ -150,7 +150,7 @@ def check_ids(ids: Sequence[int], what: str) -> tuple[int, ...]:
     """Movie ids to remove or forget, or one ProfileError listing every one that is not an id."""
     check_size(len(ids), what)
     problems = [
-        f"{what}[{i}]: {value!r} is not a movie id (a whole number from 0 to {MAX_ID})"
+        f"{what}[{i}]: {value!r} is not a movie id (a whole number, 0 or more)"
         for i, value in enumerate(ids)
         if not _is_int(value) or not 0 <= value <= MAX_ID
     ]

@@ -98,7 +98,7 @@ def _file_uri(text: str) -> Location:
 
 def _without_password(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        url = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)

@@ -36,10 +36,11 @@ from recsys.profiles.schema import ensure_schema
 from recsys.profiles.stamps import from_micros, now_micros, to_micros
 
 _FIND = "SELECT id, dataset, created_at FROM profiles WHERE namespace = ? AND name = ?"
-_CREATE = (
-    "INSERT INTO profiles (namespace, name, dataset, created_at, last_seq) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, name) DO NOTHING"
+_INSERT = (
+    "INSERT INTO profiles (namespace, name, dataset, created_at, last_seq) VALUES (?, ?, ?, ?, ?)"
 )
+# Another process may create the same profile at the same moment; then theirs is used.
+_CREATE = _INSERT + " ON CONFLICT (namespace, name) DO NOTHING"
 _RESERVE = "UPDATE profiles SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq"
 # The same six columns from both tables, so one function turns a row into an Entry.
 _COLUMNS = {
@@ -61,7 +62,7 @@ _LIST = """
         (SELECT COUNT(*) FROM entries e WHERE e.profile_id = p.id AND e.rating IS NOT NULL),
         (SELECT COUNT(*) FROM entries e WHERE e.profile_id = p.id AND e.rating IS NULL),
         (SELECT COUNT(*) FROM watchlist w WHERE w.profile_id = p.id)
-    FROM profiles p WHERE p.namespace = ? ORDER BY p.name"""
+    FROM profiles p WHERE p.namespace = ?"""
 
 
 def _entry(row: Row) -> Entry:
@@ -248,9 +249,10 @@ class ProfileStore:
         namespace = check_name(namespace, "namespace")
         with self._transaction(write=False) as b:
             rows = b.execute(_LIST, (namespace,)).fetchall()
+        # Sorted here, not in SQL: the databases' collations would order names differently.
         return tuple(
             ProfileSummary(name, dataset, from_micros(created), Counts(rated, seen, watch))
-            for name, dataset, created, rated, seen, watch in rows
+            for name, dataset, created, rated, seen, watch in sorted(rows)
         )
 
     def watchlist_add(
@@ -343,8 +345,10 @@ class ProfileStore:
                 for table in ("entries", "watchlist"):
                     b.execute(f"DELETE FROM {table} WHERE profile_id = ?", (old[0],))
                 b.execute("DELETE FROM profiles WHERE id = ?", (old[0],))
-            b.execute(_CREATE, (namespace, name, doc.dataset, created, total))
-            profile_id = self._find(b, namespace, name, lock=True)[0]
+            # A plain INSERT: should another process create the name meanwhile, this fails
+            # rather than mixing the document into that profile.
+            new = (namespace, name, doc.dataset, created, total)
+            (profile_id,) = b.execute(_INSERT + " RETURNING id", new).fetchall()[0]
             rows = [
                 (
                     profile_id,
