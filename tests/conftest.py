@@ -32,7 +32,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -319,3 +323,123 @@ def mcp(request: pytest.FixtureRequest, small_bundle: Path) -> Iterator[Session]
     else:
         with http_server(small_bundle) as server, _http(server.url) as session:
             yield session
+
+
+# --- PostgreSQL: a private, throwaway server for the profile store's tests -----------------
+
+
+class NoPostgres(RuntimeError):
+    """No PostgreSQL server binary on this machine: the PostgreSQL tests skip."""
+
+
+def postgres_bindir() -> Path:
+    """The folder holding initdb and pg_ctl: pg_config's, else the newest Debian one, else PATH."""
+    candidates: list[Path] = []
+    if pg_config := shutil.which("pg_config"):
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        candidates.append(Path(found.stdout.strip()))
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates += sorted(
+        versions, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True
+    )
+    if initdb := shutil.which("initdb"):
+        candidates.append(Path(initdb).parent)
+    for folder in candidates:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    raise NoPostgres(
+        "no PostgreSQL server binaries (initdb, pg_ctl) found via pg_config --bindir, "
+        "/usr/lib/postgresql/*/bin or PATH; install PostgreSQL (e.g. apt-get install postgresql)"
+    )
+
+
+@contextmanager
+def temporary_postgres(*, fsync: bool = False) -> Iterator[str]:
+    """Start a PostgreSQL server of our own in a temporary folder; yield a URL of its
+    `postgres` database (user `movierec`, trust auth, unix socket in that folder only).
+
+    PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user
+    (through runuser) in a folder it owns. Without `fsync` it is fast and not crash-safe,
+    which is fine for a server that lives as long as one test session.
+    """
+    bindir = postgres_bindir()
+    as_user: list[str] = []
+    # mkdtemp under /tmp, not pytest's tmp_path: that is root-only, and socket paths must be short.
+    root = Path(tempfile.mkdtemp(prefix="movierec-pg-"))
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        import pwd  # POSIX only, and only needed as root
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                "PostgreSQL will not run as root and there is no 'postgres' user to run it as"
+            ) from None
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = root / "data", root / "server.log"
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}{tail}")
+
+    options = f"-c listen_addresses='' -c unix_socket_directories='{root}' -p 5432"
+    if not fsync:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    try:
+        run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "movierec",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
+        try:
+            yield f"postgresql://movierec@/postgres?host={root}"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a session-wide private PostgreSQL server; skips only where none is installed."""
+    try:
+        postgres_bindir()
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
+    with temporary_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> str:
+    """URL of a new, empty database on the session's server, one per test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.replace("/postgres?", f"/{name}?")

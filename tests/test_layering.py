@@ -26,6 +26,7 @@ STAGES: dict[str, int] = {
     "recsys.bundle": 6,
     "recsys.serving": 7,
     "recsys.evaluation": 7,
+    "recsys.profiles": 7,  # a person's ratings, stored: beside serving, imports neither
     "recsys.commands": 8,
     "server": 9,
 }
