@@ -19,7 +19,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -35,6 +36,7 @@ CACHE_ENV = "MOVIEREC_CACHE"
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
+_MB = 1 << 20
 
 
 class DownloadError(DataError):
@@ -49,6 +51,9 @@ class KnownDataset:
     size_hint: str  # download size, for `data list`
     required: tuple[str, ...]  # files the unpacked folder must contain
     description: str
+    # Bounds on what the zip may unpack to: far above the real release, far below a zip bomb.
+    max_unpacked: int = 64 * _MB
+    max_entries: int = 100
 
     def url(self, base_url: str) -> str:
         return f"{base_url.rstrip('/')}/{self.name}.zip"
@@ -74,6 +79,7 @@ DATASETS: dict[str, KnownDataset] = {
             "6 MB",
             ("ratings.dat", "movies.dat", "users.dat"),
             "1 million ratings, 6,040 users, with demographics (2003)",
+            max_unpacked=256 * _MB,
         ),
         KnownDataset(
             "ml-latest-small",
@@ -90,6 +96,7 @@ DATASETS: dict[str, KnownDataset] = {
             "262 MB",
             ("ratings.csv", "movies.csv"),
             "25 million ratings, 162,541 users, no demographics (2019)",
+            max_unpacked=3072 * _MB,
         ),
         KnownDataset(
             "ml-32m",
@@ -98,6 +105,7 @@ DATASETS: dict[str, KnownDataset] = {
             "239 MB",
             ("ratings.csv", "movies.csv"),
             "32 million ratings, 200,948 users, no demographics (2023)",
+            max_unpacked=3072 * _MB,
         ),
     )
 }
@@ -200,7 +208,7 @@ def download(
         with os.fdopen(fd, "wb") as out:
             got_md5 = _fetch(url, out, label=name, progress=progress)
         _check_md5(spec, url, got_md5)
-        _unpack(part, staging, url)
+        _unpack(part, staging, url, spec)
         unpacked = staging / spec.folder
         _check_contents(spec, unpacked, url)
         _commit(unpacked, target, staging, force)
@@ -289,19 +297,85 @@ def _check_md5(spec: KnownDataset, url: str, got: str) -> None:
         )
 
 
-def _unpack(archive: Path, dest: Path, url: str) -> None:
+def _unpack(archive: Path, dest: Path, url: str, spec: KnownDataset) -> None:
+    """Check every entry, then the entry count and declared size, then extract within budget."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
+            if len(members) > spec.max_entries:
+                raise DownloadError(
+                    f"refusing to unpack {url}: it has {len(members)} entries, more than the "
+                    f"{spec.max_entries} a {spec.name} zip may hold; it is not the dataset"
+                )
             for info in members:
                 _check_member(info, url)
+            _check_layout(members, url)
+            declared = _declared_size(members)
+            if declared > spec.max_unpacked:
+                raise DownloadError(_too_big(url, spec, f"declares {declared} bytes,"))
+            limited = _Limited(zf, spec.max_unpacked, _too_big(url, spec, "unpacks to"))
             for info in members:
-                _extract_member(zf, info, dest)
+                _extract_member(limited, info, dest)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
         raise DownloadError(
             f"{url} is not a valid zip archive ({exc}); the download is corrupt or truncated, "
             "run the command again"
         ) from exc
+    except OSError as exc:  # a layout the checks above missed must not escape as a traceback
+        raise DownloadError(f"cannot unpack {url}: {exc}; it is not the dataset") from exc
+
+
+def _declared_size(members: list[zipfile.ZipInfo]) -> int:
+    return sum(info.file_size for info in members)
+
+
+def _too_big(url: str, spec: KnownDataset, what: str) -> str:
+    return (
+        f"refusing to unpack {url}: it {what} more than the {spec.max_unpacked // _MB} MB a "
+        f"{spec.name} zip may unpack to; it is not the dataset (or it is a zip bomb)"
+    )
+
+
+def _parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
+    return PurePosixPath(info.filename.replace("\\", "/")).parts
+
+
+def _check_layout(members: list[zipfile.ZipInfo], url: str) -> None:
+    """Refuse a zip where one path is both a file and a folder (e.g. `a` and `a/b`)."""
+    files = {_parts(info): info.filename for info in members if not info.is_dir()}
+    folders = {_parts(info) for info in members if info.is_dir()}
+    folders.update(parts[:i] for parts in files for i in range(1, len(parts)))
+    clash = sorted(files[parts] for parts in files if parts in folders)
+    if clash:
+        raise DownloadError(
+            f"refusing to unpack {url}: entry {clash[0]!r} is both a file and a folder; "
+            "it is not the dataset"
+        )
+
+
+class _Limited:
+    """A zip whose members, read one after another, may yield `budget` bytes in all.
+
+    Declared sizes can lie, so what is read is counted as it is read.
+    """
+
+    def __init__(self, zf: zipfile.ZipFile, budget: int, too_big: str) -> None:
+        self._zf = zf
+        self._left = budget
+        self._too_big = too_big
+
+    @contextmanager
+    def open(self, info: zipfile.ZipInfo) -> Iterator[_Limited]:
+        with self._zf.open(info) as src:
+            self._src = src
+            yield self
+
+    def read(self, n: int = -1, /) -> bytes:
+        chunk = self._src.read(n)
+        self._left -= len(chunk)
+        if self._left < 0:
+            raise DownloadError(self._too_big)
+        return chunk
 
 
 def _check_member(info: zipfile.ZipInfo, url: str) -> None:
@@ -321,8 +395,8 @@ def _check_member(info: zipfile.ZipInfo, url: str) -> None:
         raise DownloadError(f"refusing to unpack {url}: entry {raw!r} is a symbolic link")
 
 
-def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> None:
-    path = dest.joinpath(*PurePosixPath(info.filename.replace("\\", "/")).parts)
+def _extract_member(zf: _Limited, info: zipfile.ZipInfo, dest: Path) -> None:
+    path = dest.joinpath(*_parts(info))
     if info.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         return
