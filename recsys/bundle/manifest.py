@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -110,7 +110,52 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"bundle {path} has format version {version!r} but this movierec reads version "
             f"{FORMAT_VERSION}; {retrain_hint(path, dataset_of(manifest))}"
         )
+    check_manifest(path, manifest)
     return manifest
+
+
+def check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """The whole manifest has the shape load and the model card rely on, before any file is read.
+
+    Every file entry must be a plain file name inside the bundle (we write no
+    subdirectories): no `..`, no absolute path, no separator.
+    """
+    where = path / MANIFEST
+    hint = retrain_hint(path, dataset_of(manifest))
+    dataset = manifest.get("dataset")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("name"), str):
+        raise BundleError(f"{where} has no dataset name (its 'dataset' entry); {hint}")
+    for key in ("features", "model", "index", "files"):
+        if not isinstance(manifest.get(key), dict):
+            raise BundleError(f"{where} lacks its {key!r} entry (an object); {hint}")
+    if not isinstance(manifest.get("evaluation", {}), dict):
+        raise BundleError(f"{where}: 'evaluation' is not an object; {hint}")
+    files = manifest["files"]
+    if not files:
+        raise BundleError(f"{where} lists no files; {hint}")
+    for name, entry in files.items():
+        if not is_plain_name(name):
+            raise BundleError(
+                f"{where} lists {name[:80]!r}, which is not a plain file name inside the "
+                f"bundle; the manifest was tampered with; {hint}"
+            )
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            raise BundleError(f"{where}: the entry for {name} lacks its bytes or sha256; {hint}")
+
+
+def is_plain_name(name: object) -> bool:
+    """A file name with no directory part: not '', '.', '..', hidden, or holding a separator."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\\0:")
+        and PurePosixPath(name).name == name
+    )
 
 
 def dataset_of(manifest: dict[str, Any]) -> str:
@@ -127,7 +172,11 @@ def verify_files(path: Path, manifest: dict[str, Any]) -> None:
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{path / MANIFEST} lists no files; {hint}")
     for name, entry in files.items():
+        if not is_plain_name(name):  # also checked at read; never stat a path outside the bundle
+            raise BundleError(f"{path / MANIFEST} lists a name outside the bundle; {hint}")
         p = path / name
+        if p.is_symlink():
+            raise BundleError(f"bundle file {name} in {path} is a symbolic link; {hint}")
         if not p.is_file():
             raise BundleError(f"bundle file {name} is missing from {path}; {hint}")
         size = p.stat().st_size
