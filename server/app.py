@@ -9,7 +9,13 @@ recommender, which is safe for concurrent calls.
 Arguments are checked twice: first here, against a model built from each
 tool's signature that forbids unknown names, so that a mistake gets a message
 naming the argument, what it expected and the valid names; then by the SDK
-itself, which then cannot fail.
+itself, which then cannot fail. The first check runs on the event loop, so its
+work is bounded by `Limits` (names examined and quoted, characters quoted).
+
+Over HTTP each credential (bearer token, else session) may have
+`Limits.calls_per_credential` tool calls in flight; past that a call is
+answered at once with a "busy, retry" tool error, so one client cannot take
+every worker thread.
 """
 
 from __future__ import annotations
@@ -23,16 +29,29 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    InputRequiredResult,
+    TextContent,
+    Tool,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from recsys import __version__
-from recsys.serving.filters import Filters
+from recsys.serving.filters import NO_FILTERS, Filters
 from recsys.serving.recommender import Recommender
 from recsys.serving.results import MovieInfo
 from server import render, schemas
-from server.errors import argument_error, tool_errors, unknown_arguments
-from server.pipes import pipe_streams, pipes_usable, serve_streams
+from server.errors import (
+    argument_error,
+    busy,
+    too_many_arguments,
+    tool_errors,
+    unknown_arguments,
+)
+from server.fairness import InFlight, credential_of
+from server.limits import Limits
 from server.schemas import (
     AgeArg,
     AnchorArg,
@@ -50,6 +69,7 @@ from server.schemas import (
     YearMaxArg,
     YearMinArg,
 )
+from server.stdio import serve_stdio
 
 log = logging.getLogger("movierec.server")
 
@@ -78,10 +98,15 @@ class _Gate:
     model: type[BaseModel]
     schema: dict[str, Any]
 
-    def check(self, tool: str, arguments: dict[str, Any]) -> None:
+    def check(self, tool: str, arguments: dict[str, Any], limits: Limits) -> None:
+        if len(arguments) > limits.max_arguments:
+            raise too_many_arguments(tool, len(arguments), limits.max_arguments, self.schema)
         unknown = [name for name in arguments if name not in self.model.model_fields]
         if unknown:
-            raise unknown_arguments(tool, unknown, self.schema)
+            shown = unknown[: limits.quoted_names]
+            raise unknown_arguments(
+                tool, shown, self.schema, total=len(unknown), chars=limits.quoted_chars
+            )
         try:
             self.model.model_validate(arguments)
         except ValidationError as exc:
@@ -107,9 +132,11 @@ class MovierecServer(MCPServer):
     there reaches the client as an isError result carrying exactly our text.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, limits: Limits, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.limits = limits
         self._gates: dict[str, _Gate] = {}
+        self._in_flight = InFlight(limits.calls_per_credential)
 
     def read_only_tool(self, fn: ToolFn) -> ToolFn:
         self.add_tool(fn, annotations=READ_ONLY)
@@ -129,22 +156,21 @@ class MovierecServer(MCPServer):
     ) -> CallToolResult | InputRequiredResult:
         gate = self._gates.get(name)
         if gate is not None:
-            gate.check(name, arguments)
-        return await super().call_tool(name, arguments, context)
+            gate.check(name, arguments, self.limits)
+        credential = credential_of(context.headers if context is not None else None)
+        with self._in_flight.slot(credential) as admitted:
+            if not admitted:
+                raise busy(name, self.limits.calls_per_credential)
+            return await super().call_tool(name, arguments, context)
 
     async def run_stdio_async(self) -> None:
-        """stdio without a worker-thread hop per read and write when both ends are pipes."""
-        if not pipes_usable():
-            log.info("stdin/stdout are not both pipes: using the SDK's threaded stdio streams")
-            await super().run_stdio_async()
-            return
-        log.info("stdio over pipes, read and written by the event loop")
-        try:
-            async with pipe_streams() as (read_stream, write_stream):
-                await serve_streams(self, read_stream, write_stream)
-        except* (BrokenPipeError, ConnectionResetError):
-            # The client went away mid-answer: nobody is left to serve, so end quietly.
-            log.info("the client closed its end of the pipe; stopping")
+        """stdio through `server.stdio`: every line answered, calls read finished on exit."""
+        await serve_stdio(self, self.limits)
+
+    async def run_sdk_stdio_async(self) -> None:
+        """stdio through the SDK's own threaded streams (to compare with, see bench_server)."""
+        log.info("stdio through the SDK's own threaded streams")
+        await super().run_stdio_async()
 
 
 def _answer(result: BaseModel, text: str) -> CallToolResult:
@@ -169,7 +195,18 @@ def _filters(
     )
 
 
-def _search_results(query: str, movies: Sequence[MovieInfo]) -> schemas.SearchResults:
+def _search_note(query: str, filtered_out: bool) -> str:
+    if filtered_out:
+        return (
+            f"Titles match {query!r}, but none passes the filters (genres, year_min, "
+            "year_max); widen or drop them."
+        )
+    return f"No title matched {query!r}; try fewer or different words."
+
+
+def _search_results(
+    query: str, movies: Sequence[MovieInfo], filtered_out: bool
+) -> schemas.SearchResults:
     # The library ranks title matches (exact, prefix, words, spelling; then popularity) but
     # returns no number, so the score is the reciprocal rank: it orders, it does not measure.
     items = [
@@ -184,13 +221,15 @@ def _search_results(query: str, movies: Sequence[MovieInfo]) -> schemas.SearchRe
         )
         for rank, m in enumerate(movies, start=1)
     ]
-    note = None if items else f"No title matched {query!r}; try fewer or different words."
+    note = None if items else _search_note(query, filtered_out)
     return schemas.SearchResults(query=query, items=items, note=note)
 
 
-def build_server(rec: Recommender) -> MovierecServer:
-    """The MCP server over one loaded recommender."""
-    mcp = MovierecServer(name="movierec", instructions=INSTRUCTIONS, version=__version__)
+def build_server(rec: Recommender, limits: Limits | None = None) -> MovierecServer:
+    """The MCP server over one loaded recommender, under `limits` (default: the defaults)."""
+    mcp = MovierecServer(
+        limits or Limits(), name="movierec", instructions=INSTRUCTIONS, version=__version__
+    )
 
     @mcp.read_only_tool
     def recommend_for_user(
@@ -282,7 +321,10 @@ def build_server(rec: Recommender) -> MovierecServer:
         """
         with tool_errors("search_movies", "retry with a shorter query."):
             filters = _filters(genres, None, year_min, year_max)
-            result = _search_results(query, rec.search(query, k=k, filters=filters))
+            found = rec.search(query, k=k, filters=filters)
+            # An empty answer under filters: say whether the title or the filters emptied it.
+            filtered_out = not found and filters != NO_FILTERS and bool(rec.search(query, k=1))
+            result = _search_results(query, found, filtered_out)
             return _answer(result, render.search_text(result))
 
     @mcp.read_only_tool

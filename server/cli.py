@@ -322,14 +322,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from server.auth import MIN_TOKEN_CHARS, TOKEN_FILE_ENV
     from server.commands import MODEL_ENV, TOKEN_ENV
+    from server.limits import LIMITS_ENV, limit_names
 
     p = sub.add_parser(
         "serve",
         help="run the MCP server (stdio by default)",
         description="Serve movie recommendations to MCP clients. stdout carries the protocol "
-        f"over stdio; logs go to stderr. Over HTTP, set {TOKEN_ENV} to require "
-        "'Authorization: Bearer <token>' (mandatory for a non-loopback --host).",
+        f"over stdio; logs go to stderr. Over HTTP, set {TOKEN_ENV} (or --token-file) to "
+        "require 'Authorization: Bearer <token>' (mandatory for a non-loopback --host); a "
+        f"token has at least {MIN_TOKEN_CHARS} printable characters.",
     )
     p.add_argument(
         "--model",
@@ -338,19 +341,75 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    # A string, checked in _serve, so a bad port is one line (argparse would add its usage).
+    p.add_argument("--port", default="8000", help="HTTP port, 1-65535 (default 8000)")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help=f"HTTP bearer tokens, one per line, one per client (default ${TOKEN_FILE_ENV}); "
+        f"with {TOKEN_ENV}, both are accepted",
+    )
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"change one of the server's limits (repeatable; also ${LIMITS_ENV} as "
+        f"NAME=VALUE,...): {', '.join(limit_names())}; see server/limits.py",
+    )
+    p.add_argument(
+        "--stdio-streams",
+        choices=("own", "sdk"),
+        default=os.environ.get("MOVIEREC_STDIO", "own"),
+        help="stdio through movierec's streams (default) or the SDK's threaded ones, to "
+        "compare (bench/bench_server.py); default $MOVIEREC_STDIO, else own",
+    )
     p.set_defaults(func=_serve)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {text} is not a TCP port; choose one from 1 to 65535")
+    return port
 
 
 def _serve(args: argparse.Namespace) -> int:
     from server import commands
+    from server.auth import TOKEN_FILE_ENV, read_tokens
+    from server.errors import EXIT_USAGE, StartupError
+    from server.limits import from_env_and_flags
 
+    named = args.token_file or os.environ.get(TOKEN_FILE_ENV) or None
+    token_file = Path(named) if named else None
+    try:
+        port = _port(args.port)
+        limits = from_env_and_flags(os.environ, args.limit)
+        tokens = (
+            read_tokens(
+                os.environ.get(commands.TOKEN_ENV), Path(token_file) if token_file else None
+            )
+            if args.transport == "http"
+            else ()
+        )
+    except ValueError as exc:
+        print(f"movierec serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StartupError as exc:
+        print(f"movierec serve: {exc}", file=sys.stderr)
+        return exc.exit_code
     config = commands.ServeConfig(
         model=commands.model_dir(args.model),
         transport=args.transport,
         host=args.host,
-        port=args.port,
-        token=os.environ.get(commands.TOKEN_ENV) or None,
+        port=port,
+        tokens=tokens,
+        limits=limits,
+        stdio=args.stdio_streams,
     )
     commands.configure_logging()
     return commands.serve(config)

@@ -1,9 +1,11 @@
 """What `movierec serve` and `movierec claude-config` do (their flags are parsed in server.cli).
 
-`serve` loads the model bundle once (a missing or broken bundle stops start-up
-with a message saying what to run, exit status 2, no traceback) and then
-serves MCP over stdio (default) or streamable HTTP. `claude-config` prints the
-entry for Claude Desktop's config file.
+`serve` binds its HTTP port (when serving HTTP), loads the model bundle once
+and then serves MCP over stdio (default) or streamable HTTP. Whatever stops
+start-up is one line on stderr and an exit status per kind of cause
+(`server.errors`: 2 the bundle, 64 a flag, token or address, 69 the port),
+never a traceback. `claude-config` prints the entry for Claude Desktop's
+config file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 from recsys.data.paths import default_model_path
 from server.auth import TOKEN_ENV
 from server.errors import StartupError
+from server.limits import Limits
 
 if TYPE_CHECKING:
     from recsys.serving.recommender import Recommender
@@ -42,7 +45,9 @@ class ServeConfig:
     transport: str  # "stdio" | "http"
     host: str
     port: int
-    token: str | None
+    tokens: tuple[str, ...]  # bearer tokens accepted over HTTP; none: loopback only
+    limits: Limits = Limits()
+    stdio: str = "own"  # "own" (server.stdio) | "sdk" (the SDK's threaded streams, to compare)
 
 
 def configure_logging() -> None:
@@ -87,28 +92,33 @@ def warm_up(recommender: Recommender) -> None:
 
 def serve(config: ServeConfig) -> int:
     started = time.perf_counter()
+    sock = None
     try:
         if config.transport == "http":
             from server.auth import check_bind
+            from server.transports import bind_socket
 
-            check_bind(config.host, config.token)
+            check_bind(config.host, config.tokens[0] if config.tokens else None)
+            sock = bind_socket(config.host, config.port)
         recommender = load(config.model)
         from server.app import build_server
 
-        mcp = build_server(recommender)
+        mcp = build_server(recommender, config.limits)
     except StartupError as exc:
+        if sock is not None:
+            sock.close()
         print(f"movierec serve: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     warm_up(recommender)
     log.info("loaded %s in %.2f s", config.model, time.perf_counter() - started)
 
     from server import transports
 
     try:
-        if config.transport == "http":
-            transports.run_http(mcp, config.host, config.port, config.token)
+        if sock is not None:
+            transports.run_http(mcp, sock, config.host, config.tokens, config.limits)
         else:
-            transports.run_stdio(mcp)
+            transports.run_stdio(mcp, config.stdio)
     except KeyboardInterrupt:
         pass
     return 0

@@ -30,8 +30,18 @@ from recsys.serving.errors import RecommenderError
 log = logging.getLogger("movierec.server")
 
 
+# Exit statuses of `movierec serve` when it cannot start, one per kind of cause.
+EXIT_BUNDLE = 2  # the model bundle is missing or broken
+EXIT_USAGE = 64  # a flag, limit, token or address is not acceptable (sysexits' EX_USAGE)
+EXIT_UNAVAILABLE = 69  # the port is in use or may not be bound (sysexits' EX_UNAVAILABLE)
+
+
 class StartupError(Exception):
     """The server cannot start; the message says what to run or change."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BUNDLE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _expected(prop: Mapping[str, Any]) -> str:
@@ -70,15 +80,48 @@ def usage(schema: Mapping[str, Any]) -> str:
     return "Arguments: " + "; ".join(parts) + "."
 
 
-def unknown_arguments(tool: str, unknown: list[str], schema: Mapping[str, Any]) -> ToolError:
+def _quoted(name: str, chars: int) -> str:
+    return (
+        repr(name) if len(name) <= chars else repr(name[:chars]) + f"... ({len(name)} characters)"
+    )
+
+
+def unknown_arguments(
+    tool: str,
+    unknown: list[str],
+    schema: Mapping[str, Any],
+    *,
+    total: int | None = None,
+    chars: int = 40,
+) -> ToolError:
+    """Quotes the given unknown names (already few) of `total`, each cut to `chars`."""
+    total = len(unknown) if total is None else total
     valid = list(schema.get("properties", {}))
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        # Only a name of about a valid name's length can be a misspelling of one.
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6) if len(name) <= 40 else []
+        hints.append(_quoted(name, chars) + (f" (did you mean '{close[0]}'?)" if close else ""))
+    more = f" and {total - len(unknown)} more" if total > len(unknown) else ""
     return ToolError(
-        f"{tool} does not take argument(s) {', '.join(hints)}. "
+        f"{tool} does not take argument(s) {', '.join(hints)}{more}. "
         f"Valid argument names: {', '.join(valid)}. {usage(schema)}"
+    )
+
+
+def too_many_arguments(tool: str, count: int, limit: int, schema: Mapping[str, Any]) -> ToolError:
+    valid = list(schema.get("properties", {}))
+    return ToolError(
+        f"{tool} got {count} arguments; a call may carry at most {limit} and {tool} takes "
+        f"{len(valid)}: {', '.join(valid)}. {usage(schema)}"
+    )
+
+
+def busy(tool: str, limit: int) -> ToolError:
+    return ToolError(
+        f"busy: {limit} calls from your credential are already in progress, so this "
+        f"{tool} call was not started. Retry it when one of them has answered (wait for an "
+        "answer before sending more; calls from other credentials are not affected)."
     )
 
 

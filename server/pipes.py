@@ -1,11 +1,12 @@
-"""stdio served through the event loop's own pipe transports.
+"""The stdio wire: bytes in and out of the process's stdin and stdout, split into lines.
 
 The SDK's `stdio_server()` reads and writes the standard streams through
 `anyio.wrap_file`, which hands every line read, every write and every flush to
 a worker thread. On our two-core machines those hops were 0.5-1 ms of each
-tool call's latency. When stdin and stdout are pipes (how Claude Desktop and
-every MCP client start a server), asyncio can read and write them directly;
-otherwise (a regular file, Windows) we leave it to the SDK.
+tool call's latency (bench/results/server.md compares both). When stdin or
+stdout is a pipe or socket (how Claude Desktop and every MCP client start a
+server), asyncio reads or writes it directly; a regular file or a terminal is
+read or written by a worker thread.
 
 Like the SDK, we keep the wire to ourselves while serving: fd 0 reads the null
 device and fd 1 writes to stderr, so a stray print (ours or a library's) can
@@ -18,62 +19,112 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import Any, BinaryIO
+from dataclasses import dataclass
+from typing import Any
 
+import anyio
+import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
+
+from server.limits import Limits
 
 # Far above any request our tools accept (their string and list arguments are
-# capped); a longer line is answered as malformed instead of stopping the server.
-MAX_LINE = 4 * 1024 * 1024
-OVERSIZED = "<a line over 4 MiB was dropped>"
+# capped); a longer line is skipped unread and answered as malformed.
+MAX_LINE = Limits().max_line_bytes
+_CHUNK = 64 * 1024
 
 
-def pipes_usable() -> bool:
-    """Whether stdin and stdout are pipes or sockets, which asyncio reads without threads."""
+class Oversized:
+    """A line longer than the limit: skipped to its end, never held in memory."""
+
+
+OVERSIZED = Oversized()
+
+
+def is_pipe(fd: int) -> bool:
+    """Whether fd is a pipe or socket, which asyncio reads and writes without threads."""
     if sys.platform == "win32":
         return False
     try:
-        modes = [os.fstat(fd).st_mode for fd in (0, 1)]
+        mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return all(stat.S_ISFIFO(m) or stat.S_ISSOCK(m) for m in modes)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-class _Lines:
-    """The protocol's input as text lines: what the SDK iterates over."""
+def pipes_usable() -> bool:
+    """Whether stdin and stdout are both pipes or sockets."""
+    return is_pipe(0) and is_pipe(1)
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
 
-    def __aiter__(self) -> _Lines:
-        return self
+class LineReader:
+    """Lines from a byte source; a line over `limit` comes out once as OVERSIZED."""
 
-    async def __anext__(self) -> str:
-        try:
-            line = await self._reader.readline()
-        except ValueError:
-            # Over MAX_LINE: the reader has skipped it; hand the SDK something that
-            # fails JSON parsing, so it answers a parse error and reads on.
+    def __init__(self, read_chunk: Callable[[], Awaitable[bytes]], limit: int) -> None:
+        self._read_chunk = read_chunk
+        self._limit = limit
+        self._buffer = bytearray()
+        self._skipping = False
+        self._eof = False
+        self._stopped = False
+        self._reading = anyio.CancelScope()
+
+    def stop(self) -> None:
+        """Read nothing more; the complete lines already read still come out, then None."""
+        self._stopped = self._eof = True
+        self._reading.cancel()
+
+    async def next_line(self) -> bytes | Oversized | None:
+        """The next line (without its newline), OVERSIZED, or None at end of input."""
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                if self._skipping:
+                    self._skipping = False
+                    return OVERSIZED
+                if len(line) > self._limit:
+                    return OVERSIZED
+                return line
+            if self._eof:
+                return self._last_line()
+            if len(self._buffer) > self._limit:
+                # Forget what we hold; drop the rest of this line as it arrives.
+                self._buffer.clear()
+                self._skipping = True
+            chunk = b""
+            with anyio.CancelScope() as self._reading:
+                chunk = await self._read_chunk()
+            if not chunk or self._stopped:
+                self._eof = True
+                chunk = b""
+            self._buffer += chunk
+
+    def _last_line(self) -> bytes | Oversized | None:
+        """What is left at end of input: an unterminated last line counts as a line."""
+        if self._stopped:  # a line cut off by the stop, not by the client
+            self._buffer.clear()
+            return None
+        if self._skipping:
+            self._skipping = False
             return OVERSIZED
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+        if not self._buffer:
+            return None
+        line = bytes(self._buffer)
+        self._buffer.clear()
+        return line
 
 
-class _Frames:
-    """The protocol's output: `write` queues a frame, `flush` waits until the pipe took it."""
+@dataclass
+class Wire:
+    """The protocol's two ends: where lines come from, and how a frame is written."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, text: str) -> None:
-        self._writer.write(text.encode("utf-8"))
-
-    async def flush(self) -> None:
-        await self._writer.drain()
+    lines: LineReader
+    write: Callable[[bytes], Awaitable[None]]
+    threaded: bool  # whether either end goes through worker threads
 
 
 @contextmanager
@@ -102,31 +153,79 @@ def _claimed_wire() -> Iterator[tuple[int, int]]:
                 os.set_blocking(fd, was)
 
 
-@asynccontextmanager
-async def pipe_streams() -> AsyncIterator[tuple[Any, Any]]:
-    """The SDK's (read, write) message streams over stdin/stdout pipes, without threads."""
-    # Any: stdio_server is unannotated, and the stream protocols are private to the SDK.
+async def _pipe_source(fd: int) -> tuple[Callable[[], Awaitable[bytes]], Any]:
     loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_CHUNK)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", 0, closefd=False)
+    )
+    return (lambda: reader.read(_CHUNK)), transport
+
+
+async def _pipe_sink(fd: int) -> tuple[Callable[[bytes], Awaitable[None]], Any]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(fd, "wb", 0, closefd=False)
+    )
+    # drain() then waits until the pipe took every byte, so nothing is lost at exit.
+    transport.set_write_buffer_limits(high=0)
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def write(frame: bytes) -> None:
+        writer.write(frame)
+        await writer.drain()
+
+    return write, transport
+
+
+def _thread_source(fd: int) -> Callable[[], Awaitable[bytes]]:
+    async def read() -> bytes:
+        # Abandoned on cancel: a read from a terminal may never return.
+        return await anyio.to_thread.run_sync(os.read, fd, _CHUNK, abandon_on_cancel=True)
+
+    return read
+
+
+def _thread_sink(fd: int) -> Callable[[bytes], Awaitable[None]]:
+    def write_all(frame: bytes) -> None:
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    async def write(frame: bytes) -> None:
+        await anyio.to_thread.run_sync(write_all, frame)
+
+    return write
+
+
+@asynccontextmanager
+async def open_wire(limit: int) -> AsyncIterator[Wire]:
+    """The process's stdin and stdout as a Wire, claimed for the protocol while open."""
+    transports: list[Any] = []
     with _claimed_wire() as (wire_in, wire_out):
-        stdin: BinaryIO = os.fdopen(wire_in, "rb", buffering=0)
-        stdout: BinaryIO = os.fdopen(wire_out, "wb", buffering=0)
-        reader = asyncio.StreamReader(limit=MAX_LINE)
-        read_transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), stdin
-        )
-        write_transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, stdout
-        )
-        writer = asyncio.StreamWriter(write_transport, protocol, reader, loop)
+        closable = [wire_out]
         try:
-            async with stdio_server(
-                stdin=_Lines(reader),  # type: ignore[arg-type]  # the SDK only iterates it
-                stdout=_Frames(writer),  # type: ignore[arg-type]  # it only awaits write, flush
-            ) as streams:
-                yield streams
+            if is_pipe(wire_in):
+                read_chunk, transport = await _pipe_source(wire_in)
+                transports.append(transport)
+                closable.append(wire_in)
+            else:
+                # Never closed: an abandoned read may still block on it, and a reused
+                # descriptor number would then be read from.
+                read_chunk = _thread_source(wire_in)
+            if is_pipe(wire_out):
+                write, transport = await _pipe_sink(wire_out)
+                transports.append(transport)
+            else:
+                write = _thread_sink(wire_out)
+            threaded = len(transports) < 2
+            yield Wire(LineReader(read_chunk, limit), write, threaded)
         finally:
-            read_transport.close()
-            write_transport.close()
+            for transport in transports:
+                transport.close()
+            for fd in closable:
+                with suppress(OSError):
+                    os.close(fd)
 
 
 async def serve_streams(mcp: MCPServer, read_stream: Any, write_stream: Any) -> None:
@@ -134,7 +233,7 @@ async def serve_streams(mcp: MCPServer, read_stream: Any, write_stream: Any) -> 
 
     mcp 2.3 has no public way to run an MCPServer over streams of one's own;
     its `run_stdio_async` does exactly this over its threaded stdio streams.
-    pyproject.toml pins the SDK's minor version, and tests/test_server_pipes.py
+    pyproject.toml pins the SDK's minor version, and tests/test_sdk_seam.py
     fails loudly if `run_stdio_async` stops doing this.
     """
     server = mcp._lowlevel_server  # noqa: SLF001 - see the docstring
