@@ -23,7 +23,7 @@ class Limits:
     quoted_names: int = 5  # unknown names an error quotes (and looks up close matches for)
     quoted_chars: int = 40  # characters of one quoted name
     # Fair share over HTTP.
-    calls_per_credential: int = 16  # tool calls in flight per token (per session without one)
+    calls_per_credential: int = 8  # tool calls in flight per token (per session without one)
     worker_threads: int = 40  # threads tool bodies run on, shared by every client
     max_sessions: int = 200  # open MCP sessions over HTTP, all clients together
     sessions_per_credential: int = 50  # open sessions per token (per client address without)
@@ -35,7 +35,7 @@ class Limits:
     sse_ping_s: float = 15.0  # comment lines that keep open event streams alive
     # stdio.
     max_line_bytes: int = 4 * MIB  # one JSON-RPC line
-    drain_s: float = 10.0  # at EOF or Ctrl-C: time given to the calls already read
+    drain_s: float = 5.0  # at EOF or Ctrl-C: time given to the calls already read
 
     def check(self) -> None:
         for f in fields(self):

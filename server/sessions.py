@@ -7,7 +7,8 @@ session (503, a JSON-RPC error saying what to do) to a credential that already
 has `Limits.sessions_per_credential` open. It learns of sessions from the
 answers themselves: the session id in an initialize answer opens one; a DELETE
 answered, a 404 for it, or the SDK's idle rule (no request in flight for
-`session_idle_s`) ends it.
+`session_idle_s`) ends it. A session answers only the credential that opened
+it (404 to any other, as if it did not exist).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.fairness import Tally, token_key
@@ -28,6 +30,8 @@ from server.fairness import Tally, token_key
 log = logging.getLogger("movierec.server")
 
 SESSION_HEADER = b"mcp-session-id"
+# A request stamped with a newer protocol version is served alone, in no session (the SDK's rule).
+VERSION_HEADER = b"mcp-protocol-version"
 
 
 @dataclass
@@ -72,11 +76,11 @@ class SessionGuard:
         self.ended = 0  # sessions seen to end, for `trim_memory`
 
     def open_sessions(self, credential: str) -> int:
-        self._forget_idle()
+        self.forget_idle()
         live = sum(1 for s in self._sessions.values() if s.credential == credential)
         return live + self._opening[credential]
 
-    def _forget_idle(self) -> None:
+    def forget_idle(self) -> None:
         now = self._clock()
         idle = [
             sid
@@ -95,7 +99,8 @@ class SessionGuard:
             await self.app(scope, receive, send)
             return
         session_id = _header(scope, SESSION_HEADER)
-        if session_id is None:
+        version = _header(scope, VERSION_HEADER)
+        if session_id is None and (version is None or version in HANDSHAKE_PROTOCOL_VERSIONS):
             await self._opening_request(scope, receive, send)
         elif session_id in self._sessions:
             await self._session_request(session_id, scope, receive, send)
@@ -126,6 +131,10 @@ class SessionGuard:
         self, session_id: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         session = self._sessions[session_id]
+        if credential_key(scope) != session.credential:
+            # A session is its opener's: to anyone else it does not exist (as in the SDK).
+            await _not_found(send)
+            return
         session.in_flight += 1
         status = 0
 
@@ -146,26 +155,31 @@ class SessionGuard:
 
 
 async def _refuse(send: Send, limit: int, idle_s: float) -> None:
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": None,
-            "error": {
-                "code": -32000,
-                "message": (
-                    f"too many open sessions for this credential (at most {limit}); close "
-                    "sessions you no longer use (HTTP DELETE with their Mcp-Session-Id) or "
-                    f"reuse one; an idle session closes after {idle_s:g} s"
-                ),
-            },
-        }
-    ).encode()
+    message = (
+        f"too many open sessions for this credential (at most {limit}); close sessions you no "
+        "longer use (HTTP DELETE with their Mcp-Session-Id) or reuse one; an idle session "
+        f"closes after {idle_s:g} s"
+    )
+    retry = (b"retry-after", str(max(1, round(idle_s))).encode())
+    await _error(send, 503, -32000, message, [retry])
+
+
+async def _not_found(send: Send) -> None:
+    await _error(send, 404, -32600, "Session not found", [])
+
+
+async def _error(
+    send: Send, status: int, code: int, message: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    """A JSON-RPC error body (id null) with the given HTTP status."""
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    body = json.dumps(error).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(max(1, round(idle_s))).encode()),
+        *extra,
     ]
-    start: dict[str, Any] = {"type": "http.response.start", "status": 503, "headers": headers}
+    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
     await send(start)
     await send({"type": "http.response.body", "body": body})
 
@@ -187,7 +201,7 @@ async def trim_after_sessions_end(guard: SessionGuard, every_s: float) -> None:
     seen = guard.ended
     while True:
         await anyio.sleep(every_s)
-        guard.open_sessions("")  # forgets idle sessions, counting them as ended
+        guard.forget_idle()  # counts the sessions the SDK has closed for idleness as ended
         if guard.ended != seen:
             log.info("%d sessions ended; returning freed memory", guard.ended - seen)
             seen = guard.ended

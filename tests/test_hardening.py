@@ -145,8 +145,11 @@ def test_1_close_matches_are_looked_up_for_a_bounded_number_of_names(
 ) -> None:
     import difflib
 
-    from server.app import _gate_for
-    from server.limits import Limits
+    import anyio
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from recsys.serving.recommender import Recommender
+    from server.app import build_server
 
     looked_up: list[str] = []
     real = difflib.get_close_matches
@@ -156,13 +159,11 @@ def test_1_close_matches_are_looked_up_for_a_bounded_number_of_names(
         return real(word, *args, **kwargs)
 
     monkeypatch.setattr(difflib, "get_close_matches", counting)
-
-    def get_movie(movie_id: int) -> None: ...
-
-    gate = _gate_for(get_movie)
-    with pytest.raises(Exception, match="movie_idd"):
-        gate.check("get_movie", {f"movie_idd{'d' * i}": 1 for i in range(31)}, Limits())
-    assert len(looked_up) == Limits().quoted_names
+    mcp = build_server(Recommender.load(ROOT / "models" / "default"))
+    misspelt = {f"movie_idd{'d' * i}": 1 for i in range(31)}  # under the 32-name cap
+    with pytest.raises(ToolError, match="movie_idd"):
+        anyio.run(mcp.call_tool, "get_movie", misspelt)
+    assert len(looked_up) == 5  # Limits.quoted_names, not one per name
 
 
 # --------------------------------------------------------------------------- 2: sessions
@@ -195,6 +196,11 @@ def test_2_sessions_are_capped_per_token_and_overall_and_idle_ones_are_reaped(
         assert b == [200] * 20  # another token is not locked out by the first
         c = [_open_session(server.url, TOKENS[2]).status_code for _ in range(11)]
         assert c == [200] * 10 + [503]  # 50 in all
+        # A session answers only the token that opened it.
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        theirs = {**HEADERS, "Authorization": f"Bearer {TOKENS[1]}"}
+        theirs["mcp-session-id"] = a[1].headers["mcp-session-id"]
+        assert httpx.post(server.url, json=ping, headers=theirs, timeout=30).status_code == 404
         # A session closed by its client frees its place at once.
         sid = a[0].headers["mcp-session-id"]
         headers = {**HEADERS, "Authorization": f"Bearer {TOKENS[0]}", "mcp-session-id": sid}
@@ -341,8 +347,12 @@ def _download_zip(tmp_path: Path, entries: list[tuple[str, bytes]]) -> Exception
     return caught.value
 
 
+# The files the dataset must hold, so that only the limits can stop these zips.
+MOVIES = ("ml-latest-small/movies.csv", b"movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+
+
 def test_6_a_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
-    bomb = [("ml-latest-small/ratings.csv", b"0" * (65 * 1024 * 1024))]  # 65 MB in a 64 kB zip
+    bomb = [MOVIES, ("ml-latest-small/ratings.csv", b"0" * (65 * 1024 * 1024))]  # in 64 kB
     error = _download_zip(tmp_path, bomb)
     assert "may unpack to" in str(error) and "64 MB" in str(error)
 
@@ -353,14 +363,15 @@ def test_6_a_zip_whose_sizes_lie_is_stopped_while_unpacking(
     from recsys.data import download
 
     # What a lying central directory would declare; extraction counts what it really writes.
-    monkeypatch.setattr(download, "_declared_size", lambda members: 0)
-    entries = [("ml-latest-small/ratings.csv", b"1" * (65 * 1024 * 1024))]
+    monkeypatch.setattr(download, "_declared_size", lambda members: 0, raising=False)
+    entries = [MOVIES, ("ml-latest-small/ratings.csv", b"1" * (65 * 1024 * 1024))]
     error = _download_zip(tmp_path, entries)
     assert "unpacks to more than the 64 MB" in str(error)
 
 
 def test_6_too_many_entries_are_refused(tmp_path: Path) -> None:
-    entries = [(f"ml-latest-small/f{i}.csv", b"x") for i in range(101)]
+    entries = [MOVIES, ("ml-latest-small/ratings.csv", b"userId,movieId,rating,timestamp\n")]
+    entries += [(f"ml-latest-small/f{i}.csv", b"x") for i in range(99)]
     assert "101 entries" in str(_download_zip(tmp_path, entries))
 
 
@@ -403,6 +414,7 @@ def test_7_manifest_entries_outside_the_bundle_are_refused(shipped_copy: Path, n
 
     outside = shipped_copy.parent / "outside.txt"
     outside.write_text("a file with the right hash, outside the bundle\n")
+    (shipped_copy / "sub").mkdir()  # so that sub/../../ resolves
     name = str(outside) if name == "ABSOLUTE" else name
     _edit_manifest(shipped_copy, lambda m: m["files"].update({name: _entry_of(outside)}))
     with pytest.raises(BundleError, match="not a plain file name inside the bundle"):
@@ -450,7 +462,9 @@ def test_7_the_server_refuses_such_a_bundle_at_start_up(shipped_copy: Path) -> N
 def test_8_temp_dirs_of_dead_writers_are_removed_by_the_next_write(
     tmp_path: Path, small_model: Any, small_dataset: Any
 ) -> None:
-    from recsys.bundle.write import WRITER_FILE, write_bundle
+    from recsys.bundle import write
+
+    writer_file = getattr(write, "WRITER_FILE", ".writer.json")
 
     out = tmp_path / "model"
     dead = subprocess.run(
@@ -466,16 +480,16 @@ def test_8_temp_dirs_of_dead_writers_are_removed_by_the_next_write(
         directory = tmp_path / f".model.tmp-{tag}"
         directory.mkdir()
         (directory / "weights.pt").write_bytes(b"half written")
-        (directory / WRITER_FILE).write_text(json.dumps(record))
+        (directory / writer_file).write_text(json.dumps(record))
     old = tmp_path / ".model.tmp-unrecorded"
     old.mkdir()
     os.utime(old, (time.time() - 7200, time.time() - 7200))  # from before writers recorded
 
-    write_bundle(small_model, small_dataset, out)
+    write.write_bundle(small_model, small_dataset, out)
 
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".model."))
     assert left == [".model.tmp-elsewhere", ".model.tmp-live"]
-    assert not (out / WRITER_FILE).exists()  # the record never ends up in the bundle
+    assert not (out / writer_file).exists()  # the record never ends up in the bundle
 
 
 # --------------------------------------------------------------------------- 9: fail early
