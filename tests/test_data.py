@@ -601,3 +601,30 @@ def test_embedded_copy_matches_the_shared_data(shared_data):
     shared = load_quietly(_real(shared_data, "ml-latest-small"))
     pd.testing.assert_frame_equal(embedded.movies, shared.movies)
     pd.testing.assert_frame_equal(embedded.ratings, shared.ratings)
+
+
+def test_csv_links_give_imdb_and_tmdb_ids(tiny_dataset) -> None:
+    ds = load_dataset(tiny_dataset("csv"))
+    assert ds.links is not None
+    row = ds.links.set_index("movie_id").loc[1]
+    assert (int(row["imdb_id"]), int(row["tmdb_id"])) == (114709, 862)
+
+
+def test_links_with_empty_ids_load_as_missing(tiny_dataset) -> None:
+    root = tiny_dataset("csv")
+    (root / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0114709,\n2,,8844\n")
+    links = load_dataset(root).links.set_index("movie_id")
+    assert links.loc[1, "tmdb_id"] is pd.NA and int(links.loc[2, "tmdb_id"]) == 8844
+
+
+def test_a_broken_links_file_is_left_out_with_a_warning(tiny_dataset) -> None:
+    root = tiny_dataset("csv")
+    (root / "links.csv").write_text("movieId,imdbId,tmdbId\nnot a number,1,2\n")
+    with pytest.warns(DataWarning, match="links were left out"):
+        assert load_dataset(root).links is None
+    with pytest.raises(DataError, match="links.csv"):
+        load_dataset(root, strict=True)
+
+
+def test_formats_without_links_have_none(tiny_dataset) -> None:
+    assert load_dataset(tiny_dataset("ml-1m")).links is None

@@ -258,11 +258,12 @@ def test_unknown_genre_suggests_closest(rec: Recommender) -> None:
 def test_liked_movies_are_history_and_excluded(rec: Recommender) -> None:
     res = rec.for_preferences([], liked_movies=["The Matrix", HEAT_1995], k=6)
     liked = res.interpreted.liked_movies
-    assert [m.title for m in liked] == ["Matrix, The (1999)", "Heat (1995)"]
+    assert [m.title for m in liked] == ["The Matrix (1999)", "Heat (1995)"]
+    assert [m.dataset_title for m in liked] == ["Matrix, The (1999)", "Heat (1995)"]
     assert not {MATRIX, HEAT_1995} & {it.movie_id for it in res.items}
     close = [it for it in res.items if it.reason.startswith("Close to")]
     assert close and all(
-        "Matrix, The (1999)" in it.reason or "Heat (1995)" in it.reason for it in close
+        "The Matrix (1999)" in it.reason or "Heat (1995)" in it.reason for it in close
     )
     with pytest.raises(AmbiguousMovieError) as err:
         rec.for_preferences(["Drama"], liked_movies=["Heat"])
@@ -306,14 +307,14 @@ def test_similar_movies_use_embedding_cosine(rec: Recommender) -> None:
 
 
 def test_search_and_resolve(rec: Recommender) -> None:
-    assert rec.search("matrix")[0].title == "Matrix, The (1999)"
+    assert rec.search("matrix")[0].title == "The Matrix (1999)"
     assert rec.resolve_movie("Les Miserables").movie_id == MISERABLES
     assert rec.resolve_movie("cite des enfants perdus").movie_id == LOST_CHILDREN
     assert rec.resolve_movie(TOY_STORY).title == "Toy Story (1995)"
     assert rec.resolve_movie(str(TOY_STORY)).title == "Toy Story (1995)"
     hits = rec.search("heat", k=5, filters=Filters(year_max=1990))
     assert [h.movie_id for h in hits] == [HEAT_1986]
-    closest = rf"Closest titles: Matrix, The \(1999\) \(id {MATRIX}\)"
+    closest = rf"Closest titles: The Matrix \(1999\) \(id {MATRIX}\)"
     with pytest.raises(MovieNotFoundError, match=closest):
         rec.resolve_movie("The Matrx Reloaded Extended")
     with pytest.raises(MovieNotFoundError, match="No movie has id 9999"):

@@ -118,7 +118,7 @@ def test_stdout_to_a_file_falls_back_to_the_sdk_streams(small_bundle: Path, tmp_
         stderr = log.read().decode()
     assert "threaded stdio streams" in stderr, stderr
     answers = {a.get("id"): a for a in map(json.loads, answers_file.read_text().splitlines())}
-    assert answers[2]["result"]["structuredContent"]["title"] == "Matrix, The (1999)", answers
+    assert answers[2]["result"]["structuredContent"]["title"] == "The Matrix (1999)", answers
 
 
 @pytest.mark.slow  # starts a server process

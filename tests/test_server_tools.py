@@ -334,7 +334,7 @@ def test_broken_bundle_stops_start_up_cleanly(bundle_copy: Path, damage: Any) ->
 
 def test_model_from_environment(small_bundle: Path, stdio_session: Callable[..., Any]) -> None:
     with stdio_session(None, env={"MOVIEREC_MODEL": str(small_bundle)}) as session:
-        assert session.ok(*VALID_CALL)["title"] == "Matrix, The (1999)"
+        assert session.ok(*VALID_CALL)["title"] == "The Matrix (1999)"
 
 
 def test_cli_help_and_claude_config(capsys: pytest.CaptureFixture[str], small_bundle: Path) -> None:

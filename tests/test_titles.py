@@ -11,6 +11,7 @@ from recsys.serving.titles import (
     PREFIX,
     TOKENS,
     TitleIndex,
+    display_title,
     normalise,
     split_title,
     variant_keys,
@@ -177,3 +178,21 @@ def test_explicit_years_override_title_years() -> None:
 def test_exact_lists_every_same_titled_movie(titles: TitleIndex) -> None:
     got = set(titles.exact("hamlet").tolist())
     assert got == {pos("Hamlet (1990)"), pos("Hamlet (1996)")}
+
+
+@pytest.mark.parametrize(
+    ("raw", "year", "shown"),
+    [
+        ("Matrix, The (1999)", 1999, "The Matrix (1999)"),
+        ("Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)", 2001, "Amelie (2001)"),
+        ("City of Lost Children, The (Cité des enfants perdus, La) (1995)", 1995,
+         "The City of Lost Children (1995)"),
+        ("Misérables, Les (1995)", 1995, "Les Misérables (1995)"),
+        ("Avventura, L' (1960)", 1960, "L'Avventura (1960)"),
+        ("Seven (a.k.a. Se7en) (1995)", 1995, "Seven (1995)"),
+        ("Untitled Project", None, "Untitled Project"),
+        ("Heat (1995)", 1995, "Heat (1995)"),
+    ],
+)  # fmt: skip
+def test_titles_are_displayed_as_people_write_them(raw: str, year: int | None, shown: str) -> None:
+    assert display_title(raw, year) == shown

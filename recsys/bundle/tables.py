@@ -16,6 +16,8 @@ from recsys.features.space import AGE_CODES, GENDERS
 from recsys.model.query_model import QueryModel
 
 T = TypeVar("T")
+# External ids kept per movie where the dataset has them (the CSV family's links.csv).
+LINK_COLUMNS = ("imdb_id", "tmdb_id")
 
 
 def labels(codes: np.ndarray, vocab: Sequence[T]) -> list[T | None]:
@@ -34,6 +36,9 @@ def movies_table(model: QueryModel, dataset: Dataset) -> pd.DataFrame:
         )
     ratings = dataset.ratings
     counts = ratings.groupby("movie_id")["rating"].agg(["size", "mean"]).reindex(fs.movie_ids)
+    links = pd.DataFrame(index=pd.Index(fs.movie_ids), columns=list(LINK_COLUMNS), dtype="Int64")
+    if dataset.links is not None:
+        links = dataset.links.set_index("movie_id").reindex(fs.movie_ids)
     return pd.DataFrame(
         {
             "movie_id": fs.movie_ids,
@@ -42,6 +47,7 @@ def movies_table(model: QueryModel, dataset: Dataset) -> pd.DataFrame:
             "genres": ["|".join(g) for g in movies["genres"]],
             "n_ratings": counts["size"].fillna(0).astype(np.int64).to_numpy(),
             "mean_rating": counts["mean"].round(4).to_numpy(),
+            **{c: links[c].astype("Int64").to_numpy() for c in LINK_COLUMNS},
         }
     )
 
@@ -65,12 +71,16 @@ def users_table(model: QueryModel) -> pd.DataFrame:
 
 
 def read_movies(p: Path) -> pd.DataFrame:
+    ints = {"movie_id": "int64", "year": "Int64", **{c: "Int64" for c in LINK_COLUMNS}}
     movies = pd.read_csv(
         p,
-        dtype={"movie_id": "int64", "title": "str", "year": "Int64", "genres": "str"},
+        dtype={**ints, "title": "str", "genres": "str"},
         keep_default_na=False,
-        na_values={"year": [""], "mean_rating": [""]},
+        na_values={"year": [""], "mean_rating": [""], **{c: [""] for c in LINK_COLUMNS}},
     )
+    for c in LINK_COLUMNS:
+        if c not in movies:  # a bundle written before the links were kept
+            movies[c] = pd.array([pd.NA] * len(movies), dtype="Int64")
     movies["genres"] = [tuple(g.split("|")) if g else () for g in movies["genres"]]
     return movies
 

@@ -1,10 +1,14 @@
 """The CSV family (ml-latest-small, ml-latest, ML-20M/25M/32M): `ratings.csv` and
-`movies.csv`, UTF-8, no demographics."""
+`movies.csv`, UTF-8, no demographics; `links.csv` (IMDb and TMDB ids) when present."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import pandas as pd
+
+from recsys.data.errors import DataError, DataWarning
 from recsys.data.parsing import (
     Field,
     FileSpec,
@@ -48,6 +52,43 @@ CSV_MOVIES = FileSpec(
 )
 
 
+CSV_LINKS = FileSpec(
+    "links.csv",
+    ",",
+    "','",
+    (
+        Field("movie_id", "id"),
+        Field("imdb_id", "int", required=False),
+        Field("tmdb_id", "int", required=False),
+    ),
+    "utf-8",
+    "1,0114709,862",
+    header=("movieId", "imdbId", "tmdbId"),
+    quoted=True,
+)
+
+
+def read_links(path: Path, strict: bool) -> pd.DataFrame | None:
+    """movie_id, imdb_id, tmdb_id (nullable): only links, so a broken file is left out with a
+    warning unless `strict`."""
+    if not path.is_file():
+        return None
+    try:
+        frame = read_table(path, CSV_LINKS, path, "MovieLens CSV")
+    except DataError as exc:
+        if strict:
+            raise
+        warnings.warn(f"{exc} The links were left out.", DataWarning, stacklevel=3)
+        return None
+    return pd.DataFrame(
+        {
+            "movie_id": frame["movie_id"].astype("int64"),
+            "imdb_id": frame["imdb_id"].astype("Int64"),
+            "tmdb_id": frame["tmdb_id"].astype("Int64"),
+        }
+    ).drop_duplicates("movie_id", keep="last")
+
+
 def read(root: Path, strict: bool) -> Tables:
     fmt = "MovieLens CSV"
     movies_path, ratings_path = root / "movies.csv", root / "ratings.csv"
@@ -71,4 +112,5 @@ def read(root: Path, strict: bool) -> Tables:
         (0.5, 5.0),
         False,
         {"movies": movies_path, "ratings": ratings_path},
+        links=read_links(root / "links.csv", strict),
     )

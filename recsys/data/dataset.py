@@ -65,6 +65,8 @@ class Dataset:
     rating_scale: tuple[float, float]
     dropped_ratings: int = 0  # ratings dropped for unknown users or movies
     duplicate_ratings: int = 0  # repeated (user, movie) ratings dropped, the latest kept
+    # movie_id, imdb_id, tmdb_id (nullable Int64) where the format ships them (CSV links.csv)
+    links: pd.DataFrame | None = None
 
 
 # The files each format needs, in the order they are reported.
@@ -182,6 +184,7 @@ def load_dataset(path: str | Path, *, strict: bool = False, name: str | None = N
         rating_scale=tables.rating_scale,
         dropped_ratings=dropped,
         duplicate_ratings=duplicates,
+        links=tables.links,
     )
 
 

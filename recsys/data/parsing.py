@@ -97,6 +97,7 @@ class Tables:
     rating_scale: tuple[float, float]
     has_demographics: bool
     files: dict[str, Path] = field(default_factory=dict)
+    links: pd.DataFrame | None = None  # movie_id, imdb_id, tmdb_id where the format has them
 
 
 _PANDAS_DTYPE = {"id": "int64", "int": "int64", "float": "float32", "text": "str"}
@@ -322,7 +323,11 @@ def _handle(source: Path | bytes) -> Path | io.BytesIO:
 def _fast_read(
     source: Path | bytes, path: Path, spec: FileSpec, options: _ReadOptions
 ) -> pd.DataFrame:
-    dtypes = {f.name: _PANDAS_DTYPE[f.kind] for f in spec.fields}
+    # An optional whole-number field may be empty: pandas' nullable Int64 keeps it.
+    dtypes = {
+        f.name: "Int64" if not f.required and f.kind in ("id", "int") else _PANDAS_DTYPE[f.kind]
+        for f in spec.fields
+    }
     size = len(source) if isinstance(source, bytes) else path.stat().st_size
     if size < _CHUNKED_BYTES:
         frame = pd.read_csv(

@@ -20,7 +20,7 @@ from recsys.serving.errors import (
 )
 from recsys.serving.inputs import is_int
 from recsys.serving.results import MovieInfo
-from recsys.serving.titles import TitleIndex
+from recsys.serving.titles import TitleIndex, display_title
 from recsys.serving.wording import names
 
 
@@ -35,8 +35,15 @@ class Catalogue:
         self._fs = features
         self.genres: tuple[str, ...] = tuple(features.genres)
         self.movie_ids = movies["movie_id"].to_numpy(dtype=np.int64)
-        self.titles: list[str] = [str(t) for t in movies["title"]]
+        self.titles: list[str] = [str(t) for t in movies["title"]]  # as the dataset spells them
         self.years = movies["year"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        # As people write them: "The Matrix (1999)" for "Matrix, The (1999)".
+        self.display = [
+            display_title(t, None if y < 0 else int(y))
+            for t, y in zip(self.titles, self.years, strict=True)
+        ]
+        self.imdb_ids = movies["imdb_id"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        self.tmdb_ids = movies["tmdb_id"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
         self.movie_genres: list[tuple[str, ...]] = list(movies["genres"])
         self.genre_matrix = np.asarray(features.movie_genres) > 0
         self.genre_col = {g: j for j, g in enumerate(self.genres)}
@@ -50,13 +57,17 @@ class Catalogue:
     def info(self, i: int) -> MovieInfo:
         mean = self.mean_rating[i]
         year = int(self.years[i])
+        imdb, tmdb = int(self.imdb_ids[i]), int(self.tmdb_ids[i])
         return MovieInfo(
             movie_id=int(self.movie_ids[i]),
-            title=self.titles[i],
+            title=self.display[i],
+            dataset_title=self.titles[i],
             year=None if year < 0 else year,
             genres=tuple(self.movie_genres[i]),
             n_ratings=int(self.n_ratings[i]),
             mean_rating=None if math.isnan(mean) else round(float(mean), 3),
+            imdb_url=f"https://www.imdb.com/title/tt{imdb:07d}/" if imdb >= 0 else None,
+            tmdb_url=f"https://www.themoviedb.org/movie/{tmdb}" if tmdb >= 0 else None,
         )
 
     def index_of(self, movie_id: int) -> int | None:

@@ -194,6 +194,9 @@ class Recommender:
                     score=round(c / temperature, 4),
                     reason=why,
                     similarity=round(c, 4) if with_similarity else None,
+                    dataset_title=info.dataset_title,
+                    imdb_url=info.imdb_url,
+                    tmdb_url=info.tmdb_url,
                 )
             )
         return tuple(out)
@@ -207,7 +210,7 @@ class Recommender:
     ) -> list[str]:
         c = self.catalogue
         return wording.taste_reasons(
-            picks, liked, genres, c.movie_genres, c.titles, self._directions, phrases
+            picks, liked, genres, c.movie_genres, c.display, self._directions, phrases
         )
 
     # ------------------------------------------------------------------ known users

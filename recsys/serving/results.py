@@ -8,11 +8,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class MovieInfo:
     movie_id: int
-    title: str
+    title: str  # as people write it, "The Matrix (1999)"
+    dataset_title: str  # as the dataset spells it, "Matrix, The (1999)"
     year: int | None
     genres: tuple[str, ...]
     n_ratings: int
     mean_rating: float | None
+    imdb_url: str | None = None
+    tmdb_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Recommendation:
     score: float  # rounded once, here
     reason: str
     similarity: float | None = None
+    dataset_title: str = ""
+    imdb_url: str | None = None
+    tmdb_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,22 @@ def split_title(raw: str) -> tuple[list[str], int | None]:
     return [text, *[a for a in alternates if a]], year
 
 
+_TRAILING_ARTICLE_CASED = re.compile(_TRAILING_ARTICLE.pattern, re.IGNORECASE)
+
+
+def display_title(raw: str, year: int | None) -> str:
+    """A title as people write it: "Matrix, The (1999)" -> "The Matrix (1999)",
+    "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)" -> "Amelie (2001)"."""
+    variants, title_year = split_title(raw)
+    main = variants[0].strip() or raw.strip()
+    m = _TRAILING_ARTICLE_CASED.match(main)
+    if m:
+        art, rest = m.group("art"), m.group("rest")
+        main = f"{art}{rest}" if art.endswith("'") else f"{art} {rest}"
+    shown_year = year if year is not None else title_year
+    return f"{main} ({shown_year})" if shown_year is not None else main
+
+
 def variant_keys(variant: str) -> tuple[str, str | None]:
     """(key with the article in front, key without it when the article is certain)."""
     folded = fold(variant).strip()
