@@ -5,17 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.serving.titles import (
-    EXACT,
-    FUZZY,
-    PREFIX,
-    TOKENS,
-    TitleIndex,
-    display_title,
-    normalise,
-    split_title,
-    variant_keys,
-)
+from recsys.data.titles import display_title, normalise, split_title, variant_keys
+from recsys.serving.titles import EXACT, FUZZY, PREFIX, TOKENS, TitleIndex
 
 # (title, rating count); years come from the titles.
 CATALOGUE = [

@@ -56,13 +56,17 @@ _GENRE_ALIASES: dict[str, str] = {
     "anime": "Animation",
     "documentaries": "Documentary",
     "doc": "Documentary",
+    "docs": "Documentary",
     "musicals": "Musical",
     "romantic": "Romance",
-    "romcom": "Romance",
     "thrillers": "Thriller",
     "suspense": "Thriller",
     "comedies": "Comedy",
     "funny": "Comedy",
+    # What the data can honour of "feel-good": MovieLens records no mood.
+    "feel-good": "Comedy",
+    "feel good": "Comedy",
+    "feelgood": "Comedy",
     "westerns": "Western",
     "war movies": "War",
     "horror movies": "Horror",
@@ -76,23 +80,77 @@ _GENRE_ALIASES: dict[str, str] = {
 }
 
 
+# Words that name two genres at once: a movie must carry both (an ALL-of group).
+GENRE_GROUP_ALIASES: dict[str, tuple[str, ...]] = {
+    "rom-com": ("Romance", "Comedy"),
+    "rom-coms": ("Romance", "Comedy"),
+    "romcom": ("Romance", "Comedy"),
+    "romcoms": ("Romance", "Comedy"),
+    "rom com": ("Romance", "Comedy"),
+    "romantic comedy": ("Romance", "Comedy"),
+    "romantic comedies": ("Romance", "Comedy"),
+}
+
+# Words people use for kinds of film MovieLens does not record, with the genres closest in
+# meaning to suggest instead (a spelling match would offer "Thriller" for "superhero").
+NOT_A_GENRE: dict[str, tuple[str, ...]] = {
+    "superhero": ("Action", "Adventure", "Sci-Fi"),
+    "superheroes": ("Action", "Adventure", "Sci-Fi"),
+    "super hero": ("Action", "Adventure", "Sci-Fi"),
+    "comic book": ("Action", "Adventure", "Sci-Fi"),
+    "teen": ("Comedy", "Romance"),
+    "teens": ("Comedy", "Romance"),
+    "teen movies": ("Comedy", "Romance"),
+    "high school": ("Comedy", "Romance"),
+    "coming of age": ("Drama", "Comedy"),
+    "biopic": ("Drama", "Documentary"),
+    "biography": ("Drama", "Documentary"),
+    "sports": ("Drama", "Comedy"),
+    "spy": ("Action", "Thriller"),
+    "disaster": ("Action", "Thriller"),
+    "martial arts": ("Action",),
+    "zombie": ("Horror",),
+    "slasher": ("Horror", "Thriller"),
+    "historical": ("Drama", "War"),
+    "period": ("Drama", "Romance"),
+}
+
+
+def _key(raw: str) -> str:
+    return re.sub(r"\s+", " ", raw.strip().lower())
+
+
 def canonical_genre(raw: str) -> str | None:
     """Map a raw or user-typed genre to its canonical name; None if unknown.
 
     Case-insensitive; knows the spellings of every MovieLens format and the
-    usual aliases ("scifi", "science fiction", "kids").
+    usual aliases ("scifi", "science fiction", "kids"). A word naming two
+    genres ("rom-com") is no single genre: see `genre_group`.
     """
-    key = re.sub(r"\s+", " ", raw.strip().lower())
+    key = _key(raw)
     for genre in GENRES:
         if genre.lower() == key:
             return genre
     return _GENRE_ALIASES.get(key)
 
 
+def genre_group(raw: str) -> tuple[str, ...] | None:
+    """The genres a typed word names, all required together: one for "sci fi", two for
+    "rom-com" (Romance and Comedy); None if unknown."""
+    single = canonical_genre(raw)
+    if single is not None:
+        return (single,)
+    return GENRE_GROUP_ALIASES.get(_key(raw))
+
+
 def closest_genres(raw: str, n: int = 3) -> list[str]:
-    """Best guesses for a misspelt genre, for error messages."""
+    """Best guesses for a genre that is not one, for error messages: close in meaning for the
+    words in `NOT_A_GENRE`, else close in spelling."""
+    meant = NOT_A_GENRE.get(_key(raw))
+    if meant is not None:
+        return list(meant[:n])
     names = {g.lower(): g for g in GENRES} | dict(_GENRE_ALIASES)
-    hits = difflib.get_close_matches(raw.strip().lower(), list(names), n=n, cutoff=0.5)
+    hits = difflib.get_close_matches(_key(raw), list(names), n=n, cutoff=0.5)
     out: list[str] = []
     for hit in hits:
         genre = names[hit]

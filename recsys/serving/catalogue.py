@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import vocab
+from recsys.data.titles import display_title
 from recsys.features.space import FeatureSpace
 from recsys.serving.errors import (
     AmbiguousMovieError,
@@ -20,7 +21,7 @@ from recsys.serving.errors import (
 )
 from recsys.serving.inputs import is_int
 from recsys.serving.results import MovieInfo
-from recsys.serving.titles import TitleIndex, display_title
+from recsys.serving.titles import TitleIndex
 from recsys.serving.wording import names
 
 
@@ -91,22 +92,41 @@ class Catalogue:
     def canonical_genres(
         self, genres: Sequence[str] | str, argument: str | None = None
     ) -> tuple[str, ...]:
-        """Canonical names, each once; an unknown one is an error naming `argument` if given."""
+        """Canonical names, each once (a word naming two genres gives both); an unknown one
+        is an error naming `argument` if given."""
+        out: list[str] = []
+        for group in self.genre_groups(genres, argument):
+            out += [g for g in group if g not in out]
+        return tuple(out)
+
+    def genre_groups(
+        self, genres: Sequence[str] | str, argument: str | None = None
+    ) -> tuple[tuple[str, ...], ...]:
+        """Each typed genre as the canonical genres it names, all required together ("sci fi":
+        Sci-Fi; "rom-com": Romance and Comedy), each group once; an unknown one is an error
+        naming `argument` if given."""
         if isinstance(genres, str):
             genres = [genres]
-        out: list[str] = []
+        out: list[tuple[str, ...]] = []
         for raw in genres:
-            canon = vocab.canonical_genre(str(raw))
-            if canon is None or canon not in self.genre_col:
-                close = vocab.closest_genres(str(raw))
+            group = vocab.genre_group(str(raw))
+            if group is None or any(g not in self.genre_col for g in group):
+                close = [g for g in vocab.closest_genres(str(raw)) if g in self.genre_col]
                 hint = f" Did you mean {names(close)}?" if close else ""
                 where = f"{argument}: " if argument else ""
                 raise UnknownGenreError(
                     f"{where}Unknown genre {raw!r}.{hint} Valid genres: {', '.join(self.genres)}."
                 )
-            if canon not in out:
-                out.append(canon)
+            if group not in out:
+                out.append(group)
         return tuple(out)
+
+    def group_mask(self, groups: Sequence[tuple[str, ...]]) -> np.ndarray:
+        """Movies carrying every genre of at least one group."""
+        mask = np.zeros(len(self), dtype=bool)
+        for group in groups:
+            mask |= self.genre_matrix[:, [self.genre_col[g] for g in group]].all(axis=1)
+        return mask
 
     def resolve(self, ref: object) -> int:
         """The dense index of the movie `ref` names: an id, or a title (loosely matched)."""

@@ -17,7 +17,8 @@ class Filters:
 
     A movie passes when it has ANY of `genres` (if given), NONE of
     `exclude_genres`, a known year inside [year_min, year_max] (if either is
-    given), and its id is not in `exclude_movie_ids`.
+    given), and its id is not in `exclude_movie_ids`. A word naming two genres
+    ("rom-com") counts as one genre that needs both (Romance and Comedy).
     """
 
     genres: tuple[str, ...] = ()
@@ -50,16 +51,16 @@ def plan(filters: Filters, catalogue: Catalogue) -> FilterPlan:
             f"year_min ({lo}) is after year_max ({hi}); swap them, or drop one to leave that "
             "end open."
         )
-    matrix = catalogue.genre_matrix
     parts: list[tuple[str, np.ndarray]] = []
     if filters.genres:
-        names = catalogue.canonical_genres(filters.genres, argument="genres")
-        cols = [catalogue.genre_col[g] for g in names]
-        parts.append((f"genres {' or '.join(names)}", np.asarray(matrix[:, cols].any(1))))
+        groups = catalogue.genre_groups(filters.genres, argument="genres")
+        parts.append(
+            (f"genres {' or '.join(map(group_name, groups))}", catalogue.group_mask(groups))
+        )
     if filters.exclude_genres:
-        names = catalogue.canonical_genres(filters.exclude_genres, argument="exclude_genres")
-        cols = [catalogue.genre_col[g] for g in names]
-        parts.append((f"excluding {' and '.join(names)}", ~np.asarray(matrix[:, cols].any(1))))
+        groups = catalogue.genre_groups(filters.exclude_genres, argument="exclude_genres")
+        names = " and ".join(map(group_name, groups))
+        parts.append((f"excluding {names}", ~catalogue.group_mask(groups)))
     if lo is not None or hi is not None:
         years = catalogue.years
         ok = years >= 0
@@ -80,6 +81,11 @@ def plan(filters: Filters, catalogue: Catalogue) -> FilterPlan:
     if not parts:
         return FilterPlan(None)
     return FilterPlan(np.logical_and.reduce([m for _, m in parts]), tuple(parts))
+
+
+def group_name(group: tuple[str, ...]) -> str:
+    """'Sci-Fi', or 'Romance+Comedy' for a group whose genres are all required."""
+    return "+".join(group)
 
 
 def shortfall_note(got: int, k: int, plan: FilterPlan, base: np.ndarray, excluded_why: str) -> str:

@@ -1,8 +1,7 @@
-"""Movie title normalisation, search and resolution.
+"""Movie title search and resolution.
 
-MovieLens titles look like "Matrix, The (1999)" or "City of Lost Children,
-The (Cité des enfants perdus, La) (1995)": a trailing article, alternate
-titles in parentheses and the year last. People type "The Matrix", "matrix",
+MovieLens titles ("Matrix, The (1999)") are taken apart by
+`recsys.data.titles`. People type "The Matrix", "matrix",
 "Les Miserables" or "Heat 1995". Each title is split into its variants (main
 title and alternates), each variant gets a normalised key with the article
 in front ("the matrix") and, where the article is known to be one, a bare key
@@ -19,7 +18,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,14 +25,13 @@ from typing import SupportsInt
 
 import numpy as np
 
-# Articles MovieLens moves to the end of a title ("Misérables, Les").
-ARTICLES = (
-    "the", "a", "an", "les", "la", "le", "l'", "il", "el", "das", "der", "die",
-    "los", "las", "lo", "gli", "un", "une", "den", "det", "de", "het", "i",
-)  # fmt: skip
-# Leading words safe to drop from a title as an article; foreign ones are
-# only trusted when MovieLens moved them (a leading "Die" in "Die Hard" is no article).
-LEADING_ARTICLES = ("the", "a", "an")
+from recsys.data.titles import (
+    ARTICLES,
+    YEAR_TAIL,
+    normalise,
+    split_title,
+    variant_keys,
+)
 
 EXACT, PREFIX, TOKENS, FUZZY = 3, 2, 1, 0
 TIER_NAMES = {EXACT: "exact", PREFIX: "prefix", TOKENS: "words", FUZZY: "fuzzy"}
@@ -43,17 +40,8 @@ FUZZY_ACCEPT = 0.8  # resolve accepts a fuzzy match at or above this ratio ...
 FUZZY_MARGIN = 0.1  # ... when it beats the runner-up by this much
 FUZZY_POOL = 20  # keys scored with difflib per query (picked by trigram overlap)
 
-_YEAR_TAIL = re.compile(r"^(?P<text>.*?)[\s,]*\(\s*(?P<year>\d{4})\s*\)\s*$")
 _BARE_YEAR_TAIL = re.compile(r"^(?P<text>.*?\S)[\s,]+(?P<year>\d{4})\s*$")
-_RANGE_YEAR_TAIL = re.compile(r"\s*\(\s*\d{4}\s*[-–]\s*(\d{4})?\s*\)\s*$")
-_TRAILING_ARTICLE = re.compile(
-    r"^(?P<rest>.+?),\s*(?P<art>" + "|".join(re.escape(a) for a in ARTICLES) + r")\s*$"
-)
-# Sequel numerals read the same either way ("Godfather: Part II" = "godfather part 2").
-# "I" and "X" stay words: "I, Robot", "Malcolm X".
-_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9"}
 NUMBER_PENALTY = 0.2  # fuzzy ratio lost per query number missing from a title
-_AKA = re.compile(r"^(a\.?k\.?a\.?|aka)\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,75 +63,6 @@ class Resolution:
     candidates: tuple[int, ...]  # dense indices to offer instead, best first
 
 
-def fold(text: str) -> str:
-    """Accent- and case-folded text with unified apostrophes."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold().replace("’", "'").replace("`", "'").replace("&", " and ")
-
-
-def normalise(text: str) -> str:
-    """Search key of already-folded text: words only, single spaces."""
-    text = re.sub(r"\b([ld])'", r"\1 ", text)  # "l'avventura" -> "l avventura"
-    text = text.replace("'", "")  # "schindler's" -> "schindlers"
-    return " ".join(_ROMAN.get(t, t) for t in re.sub(r"[\W_]+", " ", text).split())
-
-
-def split_title(raw: str) -> tuple[list[str], int | None]:
-    """A MovieLens title's variants (main title first) and its year, if in the title."""
-    text = raw.strip()
-    year = None
-    m = _YEAR_TAIL.match(text)
-    if m:
-        text, year = m.group("text"), int(m.group("year"))
-    else:
-        text = _RANGE_YEAR_TAIL.sub("", text)  # series: "Death Note (2006–2007)"
-    alternates: list[str] = []
-    # Peel trailing "(...)" groups off as alternate titles, keeping a non-empty main title.
-    while text.endswith(")"):
-        depth, start = 0, -1
-        for pos in range(len(text) - 1, -1, -1):
-            depth += {")": 1, "(": -1}.get(text[pos], 0)
-            if depth == 0:
-                start = pos
-                break
-        if start <= 0 or not text[:start].strip():
-            break
-        alternates.insert(0, _AKA.sub("", text[start + 1 : -1].strip()))
-        text = text[:start].rstrip()
-    return [text, *[a for a in alternates if a]], year
-
-
-_TRAILING_ARTICLE_CASED = re.compile(_TRAILING_ARTICLE.pattern, re.IGNORECASE)
-
-
-def display_title(raw: str, year: int | None) -> str:
-    """A title as people write it: "Matrix, The (1999)" -> "The Matrix (1999)",
-    "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)" -> "Amelie (2001)"."""
-    variants, title_year = split_title(raw)
-    main = variants[0].strip() or raw.strip()
-    m = _TRAILING_ARTICLE_CASED.match(main)
-    if m:
-        art, rest = m.group("art"), m.group("rest")
-        main = f"{art}{rest}" if art.endswith("'") else f"{art} {rest}"
-    shown_year = year if year is not None else title_year
-    return f"{main} ({shown_year})" if shown_year is not None else main
-
-
-def variant_keys(variant: str) -> tuple[str, str | None]:
-    """(key with the article in front, key without it when the article is certain)."""
-    folded = fold(variant).strip()
-    m = _TRAILING_ARTICLE.match(folded)
-    if m:
-        rest, art = m.group("rest"), m.group("art")
-        return normalise(f"{art} {rest}"), normalise(rest)
-    full = normalise(folded)
-    first, _, rest = full.partition(" ")
-    if rest and first in LEADING_ARTICLES:
-        return full, rest
-    return full, None
-
-
 def _query_forms(query: str) -> tuple[str, str]:
     """(query key, query key without a leading article) for a free-text query."""
     full, _ = variant_keys(query)
@@ -159,7 +78,7 @@ def _interpretations(query: str) -> list[tuple[str, int | None, bool]]:
     number may be part of the title ("Blade Runner 2049").
     """
     q = query.strip()
-    m = _YEAR_TAIL.match(q)
+    m = YEAR_TAIL.match(q)
     if m and m.group("text").strip():
         return [(m.group("text"), int(m.group("year")), True)]
     m = _BARE_YEAR_TAIL.match(q)
