@@ -412,6 +412,8 @@ def test_train_command_reports_a_bad_dataset(tmp_path, capsys):
         ("ema_decay=1.5", "ema_decay must be in [0, 1)"),
         ("ema_decay=high", "ema_decay takes a float, got 'high'"),
         ("no_such_setting=1", "unknown training setting 'no_such_setting'"),
+        ("cold_named=2", "cold_named is a chance, in [0, 1]"),
+        ("cold_named_max=0", "cold_named_max is a count of movies"),
         ("epochs", "--set expects NAME=VALUE"),
     ],
 )
@@ -473,7 +475,7 @@ def test_extra_cold_examples_describe_a_new_user(synthetic):
     ds, _ = synthetic
     fs = build_feature_space(ds)
     rng = np.random.default_rng(0)
-    cfg = FAST.with_values(cold_rate=0.0, demographic_drop=0.0).examples
+    cfg = FAST.with_values(cold_rate=0.0, demographic_drop=0.0, cold_named=0.0).examples
     u = int(np.argmax(np.diff(fs.user_indptr)))
     items, ratings = fs.history(u)
     liked = set(items[ratings >= fs.like_threshold].tolist())
@@ -483,6 +485,43 @@ def test_extra_cold_examples_describe_a_new_user(synthetic):
         assert set(cold.targets.tolist()) == liked
         warm = make_example(fs, u, rng, cfg)
         assert warm.query.history
+
+
+def test_extra_new_users_name_a_few_of_their_likes(synthetic):
+    from recsys.training.examples import make_example
+
+    ds, _ = synthetic
+    fs = build_feature_space(ds)
+    rng = np.random.default_rng(0)
+    cfg = FAST.with_values(demographic_drop=0.0).examples
+    sizes, earliest = [], 0
+    for u in range(fs.n_users):
+        items, ratings = fs.history(u)
+        liked = items[ratings >= fs.like_threshold]
+        ex = make_example(fs, u, rng, cfg, cold=True)
+        given = np.asarray(ex.query.history, dtype=np.int64)
+        if len(liked) < 2:
+            assert len(given) == 0  # nothing to name: an ordinary new user
+            continue
+        # 1..5 likes, in time order, never all of them; the rest are the targets.
+        assert 1 <= len(given) <= min(5, len(liked) - 1)
+        order = {int(m): t for t, m in enumerate(liked)}
+        assert [order[int(m)] for m in given] == sorted(order[int(m)] for m in given)
+        assert ex.query.history_ratings == ()  # named movies all count as liked
+        assert set(ex.targets.tolist()) == set(liked.tolist()) - set(given.tolist())
+        assert np.array_equal(np.sort(ex.masked), np.sort(given))
+        assert ex.query.stated_genres == fs.stated_genres(liked) or len(ex.query.stated_genres) < 3
+        sizes.append(len(given))
+        earliest += np.array_equal(given, liked[: len(given)])
+    assert set(sizes) == {1, 2, 3, 4, 5}
+    # Half are the earliest likes, and a few random picks happen to be the earliest too.
+    assert 0.4 < earliest / len(sizes) < 0.8
+    off = FAST.with_values(cold_named=0.0).examples
+    assert all(
+        make_example(fs, u, np.random.default_rng(u), off, cold=True).query.history == ()
+        for u in range(fs.n_users)
+        if len(fs.history(u)[0])
+    )
 
 
 def test_off_genre_likes_can_weigh_less_for_new_users(synthetic):

@@ -5,7 +5,9 @@ Half the time the past predicts the future, half at random, sometimes
 thinned to one to three movies like a person naming favourites. A share of
 examples (and, with `cold_extra`, one more per user and epoch) describe the
 user as a new one would be described: demographics and the genres they would
-state, nothing else. So the towers are trained for the cold start they serve.
+state, nothing else; most extra ones also name a few of the user's likes, as a
+person does when asking for recommendations. So the towers are trained for the
+cold start they serve.
 """
 
 from __future__ import annotations
@@ -30,6 +32,51 @@ class Example:
 
 def make_example(
     fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: ExampleConfig, cold: bool = False
+) -> Example | None:
+    # The draws happen in this order (the margins measured for the recipe depend on the
+    # random stream): the named-likes chance first, only for extra new-user examples.
+    if cold and cfg.cold_named > 0 and rng.random() < cfg.cold_named:
+        named = _named_likes_example(fs, u, rng, cfg)
+        if named is not None:
+            return named
+    return _example(fs, u, rng, cfg, cold)
+
+
+def _named_likes_example(
+    fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: ExampleConfig
+) -> Example | None:
+    """A new user who names 1..cold_named_max of their likes (the earliest, or a random
+    few in time order) besides stated genres and demographics; the other likes are the
+    targets. None (and no draw) when the user has fewer than two likes."""
+    items, ratings = fs.history(u)
+    liked = items[ratings >= fs.like_threshold]
+    most = min(cfg.cold_named_max, len(liked) - 1)
+    if most < 1:
+        return None
+    n = int(rng.integers(1, most + 1))
+    if rng.random() < cfg.cold_named_earliest:
+        given = liked[:n]
+    else:
+        given = liked[np.sort(rng.choice(len(liked), size=n, replace=False))]
+    known = fs.demographics(u)
+    demo: Demographics = {
+        "gender": _kept(known["gender"], rng, cfg),
+        "age": _kept(known["age"], rng, cfg),
+        "occupation": _kept(known["occupation"], rng, cfg),
+    }
+    stated = _some(fs.stated_genres(liked), rng, cfg)
+    targets = np.setdiff1d(liked, given)
+    return Example(
+        # No ratings: every named movie weighs as liked, as a preference query builds them.
+        UserQuery(**demo, stated_genres=stated, history=tuple(int(i) for i in given)),
+        targets,
+        _stated_genre_weights(fs, targets, stated, cfg.cold_offgenre_weight),
+        given.astype(np.int64),
+    )
+
+
+def _example(
+    fs: FeatureSpace, u: int, rng: np.random.Generator, cfg: ExampleConfig, cold: bool
 ) -> Example | None:
     items, ratings = fs.history(u)
     n = len(items)
