@@ -46,7 +46,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     from recsys.data.dataset import load_dataset
-    from recsys.evaluation.runner import ModelScorer, rank_split
+    from recsys.evaluation.answers import ModelScorer, rank_split
     from recsys.evaluation.splits import make_split
     from recsys.metrics.ranking import ranking_metrics
     from recsys.training import process

@@ -264,15 +264,25 @@ def _train(args: argparse.Namespace) -> int:
 def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="measure the model and the baselines under protocols W and C",
+        help="measure the model and the baselines under protocols W, C and F",
         description="Fit the two-tower model and the baselines on the same splits of a dataset "
         "(W: last 20% of each user's ratings; C: 20% of users held out, described by "
-        "demographics and 3 stated genres), print NDCG/Recall/HR/coverage@10, and write "
-        "<out>/<dataset>.json plus plots.",
+        "demographics and 3 stated genres; F: C's users with 6+ likes who also name their "
+        "1, 3 or 5 earliest likes, and F-tail, scored on likes outside the 100 most-liked), "
+        "print NDCG/Recall/HR/coverage@10 with the model's paired bootstrap intervals against "
+        "each baseline, and write <out>/<dataset>.json plus plots.",
     )
     _add_training_flags(p)
     p.add_argument(
-        "--protocols", default=",".join(PROTOCOLS), help="comma-separated: W, C (default W,C)"
+        "--protocols",
+        default=",".join(PROTOCOLS),
+        help=f"comma-separated: W, C, F (default {','.join(PROTOCOLS)})",
+    )
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="train the model once per seed, e.g. 0,1,2, and report per-user means over them "
+        "(the splits keep --seed); default: --seed alone",
     )
     p.add_argument(
         "--models",
@@ -291,6 +301,17 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+def _seeds(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return ()
+    items = _csv(text)
+    if not items or not all(x.isdigit() for x in items):
+        raise ValueError(
+            f"--seeds takes whole numbers separated by commas, e.g. 0,1,2; got {text!r}"
+        )
+    return tuple(int(x) for x in items)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     config = _train_config(args, "evaluate")
     if config is None:
@@ -300,10 +321,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from recsys.evaluation.runner import EvalConfig
 
     try:
+        seeds = _seeds(args.seeds)
         eval_config = EvalConfig(
             protocols=tuple(p.upper() for p in _csv(args.protocols)),
             methods=_csv(args.models),
             seed=args.seed,
+            seeds=seeds,
             train=config,
             naive_epochs=args.naive_epochs,
             ease_lambda=args.ease_lambda,

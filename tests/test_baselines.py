@@ -122,8 +122,25 @@ def test_ease_recovers_co_occurrence():
     np.testing.assert_allclose(s23, 0.0)  # only a dislike: no positive history
     np.testing.assert_allclose(np.diag(scorer.weights), 0.0)
     assert s21[5] == 0.0  # movie 6 was never rated: EASE gives it nothing
-    with pytest.raises(ValueError, match="cold-start"):
+    with pytest.raises(ValueError, match="stated genres alone"):
         scorer.score([cold(("Drama",))])
+
+
+def test_ease_folds_in_the_movies_a_new_user_names():
+    # Protocol F: score = x B over the named liked movies, as for a known user who liked them.
+    ratings = []
+    for u in range(1, 21):
+        pair = (1, 2) if u % 2 else (3, 4)
+        ratings += [(u, pair[0], 5.0), (u, pair[1], 5.0), (u, 5, 4.0)]
+    ratings += [(21, 1, 5.0)]
+    data = baselines.train_data(dataset(ratings, GENRES_6))
+    scorer = baselines.fit_ease(data, lam=1.0)
+    named = EvalUser(user_id=-1, known=False, stated_genres=("Drama",), liked=(1,))
+    unknown_id = EvalUser(user_id=-1, known=False, stated_genres=(), liked=(999,))
+    s_new, s_known, s_none = scorer.score([named, known(21), unknown_id])
+    np.testing.assert_allclose(s_new, s_known)
+    assert s_new[1] > max(s_new[2], s_new[3])  # named 1 -> 2 comes next
+    np.testing.assert_allclose(s_none, 0.0)  # a movie outside the catalogue adds nothing
 
 
 def test_ease_spectrum_matches_the_direct_solve():

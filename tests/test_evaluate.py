@@ -12,8 +12,9 @@ import pytest
 from recsys.data.dataset import Dataset
 from recsys.data.synthetic import write_csv
 from recsys.evaluation import baselines
+from recsys.evaluation.answers import ModelScorer, rank_split
 from recsys.evaluation.report import format_table, pca_2d
-from recsys.evaluation.runner import EvalConfig, ModelScorer, evaluate_dataset, rank_split
+from recsys.evaluation.runner import EvalConfig, evaluate_dataset
 from recsys.evaluation.splits import EvalUser, cold_split, warm_split
 from recsys.metrics.ranking import (
     coverage_at_k,
@@ -258,8 +259,8 @@ class FakeModel:
         self.calls.append(("known", user_id))
         return ("known", user_id)
 
-    def preference_query(self, genres, age=None, occupation=None, gender=None):
-        self.calls.append(("pref", tuple(genres), age, occupation, gender))
+    def preference_query(self, genres, age=None, occupation=None, gender=None, liked_movie_ids=()):
+        self.calls.append(("pref", tuple(genres), age, occupation, gender, tuple(liked_movie_ids)))
         return ("pref", tuple(genres))
 
     def score(self, queries):
@@ -275,9 +276,14 @@ def test_model_scorer_builds_the_right_query_per_protocol():
         user_id=8, known=False, stated_genres=("Horror", "War"), gender="F", age=35,
         occupation="writer",
     )  # fmt: skip
-    scores = scorer.score([warm, cold])
-    assert fake.calls == [("known", 7), ("pref", ("Horror", "War"), 35, "writer", "F")]
-    np.testing.assert_array_equal(scores, [[10, 20, 30], [10, 20, 30]])
+    talking = EvalUser(user_id=9, known=False, stated_genres=("War",), liked=(30, 10))
+    scores = scorer.score([warm, cold, talking])
+    assert fake.calls == [
+        ("known", 7),
+        ("pref", ("Horror", "War"), 35, "writer", "F", ()),
+        ("pref", ("War",), None, None, None, (30, 10)),  # protocol F: the named movies go in
+    ]
+    np.testing.assert_array_equal(scores, [[10, 20, 30]] * 3)
 
 
 def test_model_scorer_maps_model_columns_onto_the_catalogue():
@@ -309,9 +315,11 @@ def test_evaluate_dataset_writes_json_and_plots(tmp_path):
     methods = ("popularity", "genre-popularity", "genre-content", "naive-two-tower", "ease")
     config = EvalConfig(methods=methods, naive_epochs=2, progress=False, out=tmp_path)
     result = evaluate_dataset(ds, config)
-    assert set(result["metrics"]) == {"W", "C"}
+    # 24 movies: every like is among the 100 most-liked, so F-tail has no users.
+    assert set(result["metrics"]) == {"W", "C", "F1", "F3", "F5"}
     assert set(result["metrics"]["W"]) == set(methods)
     assert "ease" not in result["metrics"]["C"]  # EASE needs a history
+    assert set(result["metrics"]["F3"]) == {"popularity", "genre-popularity", "ease"}
     for protocol, per_method in result["metrics"].items():
         for method, m in per_method.items():
             assert 0.0 <= m["ndcg@10"] <= 1.0 and 0.0 <= m["coverage@10"] <= 1.0, method
@@ -367,7 +375,8 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
     assert set(saved["metrics"]["C"]) == {"popularity", "genre-popularity", "model"}
     # The training flags reach the model through EvalConfig.train.
     model = saved["details"]["W"]["model"]
-    assert model["training"]["config"]["loop"]["epochs"] == 2
+    assert [run["seed"] for run in model["runs"]] == [0]
+    assert model["runs"][0]["training"]["config"]["loop"]["epochs"] == 2
     assert model["model_config"]["dim"] == 16
     assert any(n.endswith("model_curves.png") for n in saved["plots"])
     assert any(n.endswith("model_embeddings.png") for n in saved["plots"])

@@ -1,7 +1,10 @@
 """Evaluation, a consumer at the top beside serving: offline protocols, baselines and reports.
 
-`splits` (protocols W and C), `baselines` (popularity, genre-popularity,
-genre-content, EASE), `naive` (the rating-regression two-tower), `runner`
-(fits every method on the same splits and measures it), `report` (JSON,
-plots, table).
+`splits` (protocols W and C), `conversation` (protocol F and F-tail, from C's
+split), `baselines` (popularity, genre-popularity, genre-content, EASE and its
+fold-in), `naive` (the rating-regression two-tower), `answers` (each method's
+top-k lists, from scores or ranked lists; the model's scorer), `measure`
+(per-user metrics, means over training seeds), `intervals` (paired bootstrap),
+`runner` (fits every method on the same splits and measures it), `report`
+(JSON, plots, table).
 """

@@ -19,7 +19,8 @@ Known users (protocol W) are described by their training ratings; cold users
 - naive-two-tower: the rating-regression two-tower (`recsys.evaluation.naive`).
 - ease: EASE (Steck 2019), the closed-form item-item model on the binary
   matrix of ratings >= 4 (the usual MovieLens binarisation for implicit
-  models); needs a history, so warm users only.
+  models); needs a history: a warm user's, or the movies a new user names as
+  liked (protocol F: fold-in, score = x B over the named movies).
 """
 
 from __future__ import annotations
@@ -216,14 +217,23 @@ class Ease:
 
 
 def history_rows(data: TrainData, active: np.ndarray, users: Sequence[EvalUser]) -> np.ndarray:
-    """Binary float64 rows (len(users), len(active)): which active movies each user rated."""
+    """Binary float64 rows (len(users), len(active)): which active movies each user rated
+    (known users) or names as liked (new users)."""
     pos = np.full(data.n_movies, -1, dtype=np.int64)
     pos[active] = np.arange(len(active))
+    catalogue = pd.Index(data.movie_ids)
     x = np.zeros((len(users), len(active)), dtype=np.float64)
     for r, u in enumerate(users):
-        if not u.known:
-            raise ValueError("EASE needs a rating history; it cannot score cold-start users")
-        items = data.histories.get(u.user_id, (np.zeros(0, np.int64), None))[0]
+        if u.known:
+            items = data.histories.get(u.user_id, (np.zeros(0, np.int64), None))[0]
+        elif u.liked:
+            items = catalogue.get_indexer(np.asarray(u.liked, dtype=np.int64))
+            items = items[items >= 0]
+        else:
+            raise ValueError(
+                "EASE needs a rating history or named liked movies; it cannot score a user "
+                "described by stated genres alone"
+            )
         p = pos[items]
         x[r, p[p >= 0]] = 1.0
     return x

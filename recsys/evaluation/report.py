@@ -133,17 +133,54 @@ def _save_fig(fig: Figure, path: Path) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
+    """The metrics table, then the model's paired intervals against every other method."""
     k = result["config"]["k"]
     cols = [f"ndcg@{k}", f"recall@{k}", f"hr@{k}", f"coverage@{k}", "rmse"]
-    header = ["protocol", "model", *cols, "users", "fit s"]
+    header = ["protocol", "model", *cols, "users", "fit s", f"ndcg@{k} per seed"]
     rows = []
+    fitted: set[tuple[str, str]] = set()
     for protocol, methods in result["metrics"].items():
+        base = "W" if protocol == "W" else "C"
         for method, m in methods.items():
-            t = result["timings"][protocol][method]
-            cells = [f"{m[c]:.4f}" if c in m and m[c] is not None else "-" for c in cols]
-            rows.append([protocol, method, *cells, str(m["users"]), f"{t['fit_s']:.1f}"])
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+            cells = [f"{m[c]:.4f}" if m.get(c) is not None else "-" for c in cols]
+            timing = result["timings"].get(base, {}).get(method)
+            fit = "-"
+            if timing is not None and (base, method) not in fitted:
+                fitted.add((base, method))
+                fit = f"{timing['fit_s']:.1f}"
+            seeds = m.get("per_seed", {}).get(f"ndcg@{k}")
+            per_seed = " / ".join(f"{v:.4f}" for v in seeds) if seeds else ""
+            rows.append([protocol, method, *cells, str(m["users"]), fit, per_seed])
+    lines = _aligned(header, rows)
+    intervals = result.get("intervals", {})
+    if intervals:
+        seeds = ", ".join(str(s) for s in result.get("training_seeds", []))
+        lines += [
+            "",
+            f"model minus each method (model: mean over training seeds {seeds}); paired "
+            "bootstrap 95% interval over users, 2,000 resamples",
+        ]
+        header = ["protocol", "vs", f"ndcg@{k}", f"recall@{k}"]
+        rows = [
+            [protocol, other, *(_interval(d[f"{m}@{k}"]) for m in ("ndcg", "recall"))]
+            for protocol, by_other in intervals.items()
+            for other, d in by_other.items()
+        ]
+        lines += _aligned(header, rows)
     return "\n".join(lines)
+
+
+def _interval(d: dict[str, float | None]) -> str:
+    if d["diff"] is None or d["low"] is None or d["high"] is None or not math.isfinite(d["diff"]):
+        return "-"
+    return f"{d['diff']:+.4f} ({d['low']:+.4f}, {d['high']:+.4f})"
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+    return lines

@@ -1,8 +1,11 @@
 """Offline evaluation: the protocol runner behind `movierec evaluate`.
 
 Every method (the two-tower model and the baselines) is fitted on the same
-split and ranks the whole catalogue for each evaluated user; the top 10 are
-compared with the user's relevant movies (see `recsys.splits`).
+split and answers for each evaluated user; the top 10 are compared with the
+user's relevant movies (see `recsys.evaluation.splits` and, for protocol F,
+`recsys.evaluation.conversation`, which reuses protocol C's split and models).
+The model is trained once per training seed; its numbers are per-user means over
+the seeds, with a paired bootstrap interval against every other method.
 
 Metrics: `recsys.metrics.ranking`.
 """
@@ -17,115 +20,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from tqdm import tqdm
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation import baselines, naive
-from recsys.evaluation.methods import ALL_METHODS, EASE_GRID, PROTOCOLS, WARM_ONLY
+from recsys.evaluation.answers import ModelScorer, rank_split, split_rmse
+from recsys.evaluation.conversation import Conversation, conversation_splits, without_liked
+from recsys.evaluation.measure import Measured, compare, measure
+from recsys.evaluation.methods import (
+    ALL_METHODS,
+    CONVERSATION_METHODS,
+    EASE_GRID,
+    NEEDS_HISTORY,
+    NO_LIKED,
+    PROTOCOLS,
+)
 from recsys.evaluation.report import jsonable, safe_name, write_json, write_plots
-from recsys.evaluation.scorer import EmbeddingScorer, Scorer, has_embeddings, predicts_ratings
-from recsys.evaluation.splits import EvalSplit, EvalUser, make_split, warm_split
-from recsys.features.queries import UserQuery
-from recsys.metrics.ranking import K, ranking_metrics, rmse, top_k
-from recsys.model.towers import TrainedModel
+from recsys.evaluation.scorer import Answerer, EmbeddingScorer, has_embeddings
+from recsys.evaluation.splits import EvalSplit, make_split, warm_split
+from recsys.metrics.ranking import K, ranking_metrics, top_k
 from recsys.training.config import TrainConfig
 from recsys.training.fit import fit
 
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- ranking
-
-
-def rank_split(
-    scorer: Scorer, split: EvalSplit, k: int = K, batch_users: int = 256, progress: bool = False
-) -> np.ndarray:
-    """Top-k dense movie indices (n_users, k) of `scorer` for every user of `split`."""
-    n_movies = len(split.train.movies)
-    users = split.users
-    out = np.full((len(users), k), -1, dtype=np.int64)
-    label = f"{split.protocol}: {getattr(scorer, 'name', 'scoring')}"
-    starts = range(0, len(users), batch_users)
-    for s in tqdm(starts, desc=label, unit="batch", disable=not progress, leave=False):
-        batch = users[s : s + batch_users]
-        scores = np.array(scorer.score(batch), dtype=np.float64)
-        if scores.shape != (len(batch), n_movies):
-            raise ValueError(
-                f"{label} returned scores of shape {scores.shape}, "
-                f"expected ({len(batch)}, {n_movies})"
-            )
-        for r, ex in enumerate(split.exclude[s : s + batch_users]):
-            scores[r, ex] = -np.inf
-        out[s : s + len(batch)] = top_k(scores, k)
-    return out
-
-
-def split_rmse(scorer: Scorer, split: EvalSplit) -> float | None:
-    """RMSE over every test rating of the evaluated users, if `scorer` predicts ratings."""
-    if not predicts_ratings(scorer):
-        return None
-    by_id = {u.user_id: u for u in split.users}
-    t = split.test_ratings[split.test_ratings["user_id"].isin(list(by_id))]
-    if len(t) == 0:
-        return None
-    users = [by_id[int(u)] for u in t["user_id"]]
-    movie_index = pd.Index(split.catalogue).get_indexer(pd.Index(t["movie_id"].to_numpy()))
-    pred = np.concatenate(
-        [
-            scorer.predict(users[s : s + 8192], movie_index[s : s + 8192])
-            for s in range(0, len(users), 8192)
-        ]
-    )
-    return rmse(pred, t["rating"].to_numpy(dtype=np.float64))
-
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass
-class ModelScorer:
-    """The trained two-tower model behind the same `score(users)` as the baselines."""
-
-    model: TrainedModel
-    catalogue: np.ndarray  # movie ids in movies-table order
-    name: str = "model"
-    _columns: np.ndarray | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        ids = np.asarray(self.model.features.movie_ids, dtype=np.int64)
-        cols = pd.Index(ids).get_indexer(pd.Index(self.catalogue))
-        identity = len(ids) == len(self.catalogue) and (cols == np.arange(len(cols))).all()
-        self._columns = None if identity else cols
-
-    @property
-    def curves(self) -> dict[str, list[float]]:
-        return self.model.curves
-
-    @property
-    def movie_embeddings(self) -> np.ndarray:
-        emb = np.asarray(self.model.movie_embeddings)
-        if self._columns is None:
-            return emb
-        out = np.zeros((len(self.catalogue), emb.shape[1]), dtype=emb.dtype)
-        out[self._columns >= 0] = emb[self._columns[self._columns >= 0]]
-        return out
-
-    def query(self, user: EvalUser) -> UserQuery:
-        if user.known:
-            return self.model.known_user_query(user.user_id)
-        return self.model.preference_query(
-            genres=user.stated_genres, age=user.age, occupation=user.occupation, gender=user.gender
-        )
-
-    def score(self, users: Sequence[EvalUser]) -> np.ndarray:
-        scores = np.asarray(self.model.score([self.query(u) for u in users]), dtype=np.float64)
-        if self._columns is None:
-            return scores
-        out = np.full((len(users), len(self.catalogue)), -np.inf)
-        ok = self._columns >= 0
-        out[:, ok] = scores[:, self._columns[ok]]
-        return out
 
 
 # --------------------------------------------------------------------------- EASE λ
@@ -157,14 +73,15 @@ def tune_ease_lambda(
     return float(best), results
 
 
-# --------------------------------------------------------------------------- runner
+# --------------------------------------------------------------------------- config
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     protocols: tuple[str, ...] = PROTOCOLS
     methods: tuple[str, ...] = ALL_METHODS
-    seed: int = 0  # the splits' seed (the model's own is train.seed)
+    seed: int = 0  # the splits' seed
+    seeds: tuple[int, ...] = ()  # the model's training seeds; () = train.seed alone
     k: int = K
     train: TrainConfig = field(default_factory=TrainConfig)
     naive_epochs: int = 5
@@ -189,12 +106,84 @@ class EvalConfig:
             )
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"training seeds must differ, got {list(self.seeds)}")
+
+    @property
+    def train_seeds(self) -> tuple[int, ...]:
+        return self.seeds or (self.train.seed,)
 
 
-def _fit(
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """One protocol a fitted method answers on: its split, and F's tail relevant movies."""
+
+    label: str
+    split: EvalSplit
+    conversation: Conversation | None = None
+
+
+def _targets(split: EvalSplit, protocols: Sequence[str]) -> list[Target]:
+    """The protocols answered from one split: W alone, or C and F (from C's split)."""
+    if split.protocol == "W":
+        return [Target("W", split)]
+    targets = [Target("C", split)] if "C" in protocols else []
+    if "F" in protocols:
+        targets += [Target(c.label, c.split, c) for c in conversation_splits(split)]
+    return targets
+
+
+def _runs_on(method: str, label: str) -> bool:
+    if label.startswith("F"):
+        return method in CONVERSATION_METHODS
+    return not (label == "C" and method in NEEDS_HISTORY)
+
+
+def _split_stats(split: EvalSplit) -> dict[str, Any]:
+    return {
+        "train_ratings": int(len(split.train.ratings)),
+        "test_ratings": int(len(split.test_ratings)),
+        "evaluated_users": len(split.users),
+        "skipped_users": split.skipped_users,
+        "relevant_per_user": float(np.mean([len(r) for r in split.relevant]))
+        if split.relevant
+        else 0.0,
+    }
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+@dataclass
+class Fitted:
+    """One method fitted on one split: its top lists per target (one per training seed)."""
+
+    lists: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)  # (target, name)
+    rmse: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    fit_s: float = 0.0
+    score_s: float = 0.0
+    plot: EmbeddingScorer | None = None
+
+    def answer(self, name: str, method: Answerer, target: Target, config: EvalConfig) -> None:
+        t0 = time.perf_counter()
+        split = target.split
+        top = rank_split(method, split, config.k, config.batch_users, config.progress)
+        self.lists.setdefault((target.label, name), []).append(top)
+        err = split_rmse(method, split)
+        if err is not None:
+            self.rmse.setdefault((target.label, name), []).append(err)
+        if self.plot is None and has_embeddings(method):
+            self.plot = method
+        self.score_s += time.perf_counter() - t0
+
+
+def _fit_baseline(
     method: str, split: EvalSplit, data: baselines.TrainData, config: EvalConfig
-) -> tuple[Scorer, dict[str, Any]]:
-    """Fit one method on `split`; returns (scorer, extra JSON-able info)."""
+) -> tuple[Answerer, dict[str, Any]]:
     if method == "popularity":
         return baselines.fit_popularity(data), {}
     if method == "genre-popularity":
@@ -215,13 +204,44 @@ def _fit(
             )
         info["lambda"] = lam
         return baselines.fit_ease(data, lam), info
-    if method == "model":
-        model = fit(split.train, config.train, progress=config.progress)
-        return ModelScorer(model, split.catalogue), {
-            "training": jsonable(model.training),
-            "model_config": jsonable(asdict(model.config)),
-        }
     raise ValueError(f"unknown model {method!r}; choose from {', '.join(ALL_METHODS)}")
+
+
+def _fit(
+    method: str,
+    split: EvalSplit,
+    data: baselines.TrainData,
+    targets: Sequence[Target],
+    config: EvalConfig,
+) -> Fitted:
+    """Fit `method` on `split` (the model once per training seed) and answer every target."""
+    done = Fitted()
+    if method != "model":
+        t0 = time.perf_counter()
+        answerer, done.info = _fit_baseline(method, split, data, config)
+        done.fit_s = time.perf_counter() - t0
+        for target in targets:
+            done.answer(method, answerer, target, config)
+        return done
+    runs = []
+    for seed in config.train_seeds:
+        log.info("protocol %s: training the model, seed %d", split.protocol, seed)
+        t0 = time.perf_counter()
+        model = fit(split.train, config.train.with_values(seed=seed), progress=config.progress)
+        done.fit_s += time.perf_counter() - t0
+        answerer = ModelScorer(model, split.catalogue)
+        runs.append({"seed": seed, "training": model.training})
+        done.info["model_config"] = asdict(model.config)
+        for target in targets:
+            done.answer("model", answerer, target, config)
+            if target.conversation is not None:
+                bare = Target(target.label, without_liked(target.split), target.conversation)
+                done.answer(NO_LIKED, answerer, bare, config)
+    done.info["runs"] = runs
+    return done
+
+
+# --------------------------------------------------------------------------- runner
 
 
 def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
@@ -236,61 +256,56 @@ def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dic
         "format": dataset.format,
         "command": config.command,
         "seed": config.seed,
+        "training_seeds": list(config.train_seeds),
         "config": jsonable(asdict(config)),
         "catalogue_size": int(len(dataset.movies)),
         "ratings": int(len(dataset.ratings)),
         "splits": {},
         "metrics": {},
+        "intervals": {},
         "timings": {},
         "details": {},
         "plots": [],
     }
     plotted: dict[str, tuple[str, EmbeddingScorer]] = {}
-    for protocol in config.protocols:
+    bases = [
+        p for p in ("W", "C") if p in config.protocols or (p == "C" and "F" in config.protocols)
+    ]
+    for base in bases:
         t0 = time.perf_counter()
-        split = make_split(dataset, protocol, seed=config.seed)
+        split = make_split(dataset, base, seed=config.seed)
         data = baselines.train_data(split.train)
-        result["splits"][protocol] = {
-            "train_ratings": int(len(split.train.ratings)),
-            "test_ratings": int(len(split.test_ratings)),
-            "evaluated_users": len(split.users),
-            "skipped_users": split.skipped_users,
-            "relevant_per_user": float(np.mean([len(r) for r in split.relevant]))
-            if split.relevant
-            else 0.0,
-            "split_s": round(time.perf_counter() - t0, 3),
-        }
+        targets = _targets(split, config.protocols)
+        for target in targets:
+            result["splits"][target.label] = _split_stats(target.split)
+            if target.conversation is not None:
+                conv = target.conversation
+                result["splits"][conv.tail_label] = {"evaluated_users": len(conv.tail_users)}
+        result["splits"][targets[0].label]["split_s"] = round(time.perf_counter() - t0, 3)
         if not split.users:
-            log.warning("protocol %s: no user has a relevant test movie; skipped", protocol)
+            log.warning("protocol %s: no user has a relevant test movie; skipped", base)
             continue
-        metrics: dict[str, dict[str, float]] = {}
-        timings: dict[str, dict[str, float]] = {}
-        details: dict[str, dict[str, Any]] = {}
+        measured: dict[str, dict[str, Measured]] = {}
         for method in config.methods:
-            if protocol == "C" and method in WARM_ONLY:
+            mine = [t for t in targets if _runs_on(method, t.label) and t.split.users]
+            if not mine:
                 continue
-            log.info("protocol %s: fitting %s", protocol, method)
-            t_fit = time.perf_counter()
-            scorer, info = _fit(method, split, data, config)
-            fit_s = time.perf_counter() - t_fit
-            t_score = time.perf_counter()
-            top = rank_split(scorer, split, k, config.batch_users, config.progress)
-            m = ranking_metrics(top, split.relevant, len(dataset.movies))
-            err = split_rmse(scorer, split)
-            if err is not None:
-                m["rmse"] = err
-            metrics[method] = m
-            timings[method] = {
-                "fit_s": round(fit_s, 3),
-                "score_s": round(time.perf_counter() - t_score, 3),
+            log.info("protocol %s: fitting %s", base, method)
+            done = _fit(method, split, data, mine, config)
+            _measure_into(measured, done, mine, len(dataset.movies))
+            result["timings"].setdefault(base, {})[method] = {
+                "fit_s": round(done.fit_s, 3),
+                "score_s": round(done.score_s, 3),
             }
-            if info:
-                details[method] = info
-            if method not in plotted and has_embeddings(scorer):
-                plotted[method] = (protocol, scorer)
-        result["metrics"][protocol] = metrics
-        result["timings"][protocol] = timings
-        result["details"][protocol] = details
+            if done.info:
+                result["details"].setdefault(base, {})[method] = jsonable(done.info)
+            if done.plot is not None and method not in plotted:
+                plotted[method] = (base, done.plot)
+        for label, methods in measured.items():
+            result["metrics"][label] = {name: m.summary for name, m in methods.items()}
+            if "model" in methods:
+                others = {name: m for name, m in methods.items() if name != "model"}
+                result["intervals"][label] = compare(methods["model"], others, k, config.seed)
     if config.out is not None:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -300,3 +315,25 @@ def evaluate_dataset(dataset: Dataset, config: EvalConfig = EvalConfig()) -> dic
                 result["plots"] += write_plots(scorer, dataset, out, f"{stem}_{protocol}_{method}")
         write_json(out / f"{stem}.json", result)
     return result
+
+
+def _measure_into(
+    measured: dict[str, dict[str, Measured]],
+    done: Fitted,
+    targets: Sequence[Target],
+    n_movies: int,
+) -> None:
+    """Each target's numbers for every answer `done` holds (F-tail from F's own lists)."""
+    for target in targets:
+        for (label, name), tops in done.lists.items():
+            if label != target.label:
+                continue
+            m = measure(tops, target.split.relevant, n_movies)
+            if (label, name) in done.rmse:
+                m.summary["rmse"] = float(np.mean(done.rmse[label, name]))
+            measured.setdefault(label, {})[name] = m
+            conv = target.conversation
+            users = conv.tail_users if conv is not None else np.zeros(0, dtype=np.int64)
+            if conv is not None and len(users):
+                tail = measure(tops, conv.tail, n_movies, users)
+                measured.setdefault(conv.tail_label, {})[name] = tail

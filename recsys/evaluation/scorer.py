@@ -1,7 +1,9 @@
-"""What the evaluation asks of a fitted method: scores for a batch of users, and for some, more.
+"""What the evaluation asks of a fitted method: scores for a batch of users, or ranked lists.
 
-The baselines, the naive two-tower and the model (`recsys.evaluation.runner.ModelScorer`)
-share no base class; each only has to have the methods below.
+The baselines, the naive two-tower and the model (`recsys.evaluation.answers`)
+share no base class; each only has to have the methods below. A `Scorer` scores the
+whole catalogue and the evaluation takes its top k; a `ListRanker` answers with its
+own lists (a re-ranking layer's caps and filters are not a score).
 """
 
 from __future__ import annotations
@@ -33,9 +35,27 @@ class EmbeddingScorer(Scorer, Protocol):
         ...
 
 
-def predicts_ratings(scorer: Scorer) -> TypeGuard[RatingScorer]:
+class ListRanker(Protocol):
+    def rank(self, users: Sequence[EvalUser], exclude: Sequence[np.ndarray], k: int) -> np.ndarray:
+        """(len(users), k) dense movie indices, best first, -1 where a list is short;
+        never a movie of exclude[r] in row r."""
+        ...
+
+
+Answerer = Scorer | ListRanker
+
+
+def ranks_lists(method: Answerer) -> TypeGuard[ListRanker]:
+    return callable(getattr(method, "rank", None))
+
+
+def scores_catalogue(method: Answerer) -> TypeGuard[Scorer]:
+    return callable(getattr(method, "score", None))
+
+
+def predicts_ratings(scorer: Answerer) -> TypeGuard[RatingScorer]:
     return getattr(scorer, "predict", None) is not None
 
 
-def has_embeddings(scorer: Scorer) -> TypeGuard[EmbeddingScorer]:
+def has_embeddings(scorer: Answerer) -> TypeGuard[EmbeddingScorer]:
     return hasattr(scorer, "movie_embeddings")

@@ -47,18 +47,20 @@ class EvalUser:
     gender: str | None = None
     age: int | None = None  # ML-1M age code
     occupation: str | None = None
+    liked: tuple[int, ...] = ()  # movie ids the user names as liked (protocol F), earliest first
 
 
 @dataclass(frozen=True)
 class EvalSplit:
     """One protocol applied to one dataset: what to fit on and what to score."""
 
-    protocol: str  # "W" | "C"
+    protocol: str  # "W" | "C" | "F1", "F3", "F5" (`recsys.evaluation.conversation`)
     train: Dataset  # same movies table; only the training ratings (and their users)
     users: tuple[EvalUser, ...]  # evaluated users (those with at least one relevant movie)
     relevant: tuple[np.ndarray, ...]  # dense catalogue indices, per user
     exclude: tuple[np.ndarray, ...]  # dense catalogue indices never ranked, per user
-    test_ratings: pd.DataFrame  # user_id, movie_id, rating: every test rating (for RMSE)
+    # user_id, movie_id, rating, timestamp: every test rating (RMSE; protocol F's order)
+    test_ratings: pd.DataFrame
     skipped_users: int  # test users without any relevant movie
 
     @property
@@ -142,7 +144,7 @@ def warm_split(dataset: Dataset, test_share: float = TEST_SHARE) -> EvalSplit:
         users=tuple(users),
         relevant=tuple(relevant),
         exclude=tuple(exclude),
-        test_ratings=test_r[["user_id", "movie_id", "rating"]],
+        test_ratings=test_r[["user_id", "movie_id", "rating", "timestamp"]],
         skipped_users=int(n_test_users - len(users)),
     )
 
@@ -191,7 +193,7 @@ def cold_split(dataset: Dataset, seed: int = 0, user_share: float = COLD_USER_SH
         users=tuple(users),
         relevant=tuple(relevant),
         exclude=tuple(empty for _ in users),
-        test_ratings=test_r[["user_id", "movie_id", "rating"]],
+        test_ratings=test_r[["user_id", "movie_id", "rating", "timestamp"]],
         skipped_users=int(n_hold - len(users)),
     )
 
