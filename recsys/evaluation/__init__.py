@@ -6,5 +6,8 @@ fold-in), `naive` (the rating-regression two-tower), `answers` (each method's
 top-k lists, from scores or ranked lists; the model's scorer), `measure`
 (per-user metrics, means over training seeds), `intervals` (paired bootstrap),
 `runner` (fits every method on the same splits and measures it), `report`
-(JSON, plots, table).
+(JSON, plots, table). The request reports (`bench/`) measure with `adherence`
+(genre adherence, variety, franchise caps, reasons), `colikes` (the independent
+co-like lift behind "because you liked X"), `similarity` (franchise recall,
+genre coherence, reliability) and `similar_baselines` (item-kNN, EASE, content).
 """
