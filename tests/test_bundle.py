@@ -185,6 +185,87 @@ def test_a_model_config_missing_a_setting_is_refused(bundle_copy: Path) -> None:
 
 
 @pytest.mark.slow  # on the small model
+def test_ranking_artifacts_round_trip(small_bundle: Path, small_model: TrainedModel) -> None:
+    served = load_bundle(small_bundle).model.ranking
+    trained = small_model.ranking
+    assert served is not None and trained is not None
+    assert served.calibrations == trained.calibrations
+    np.testing.assert_array_equal(served.neighbours.index, trained.neighbours.index)
+    np.testing.assert_array_equal(served.neighbours.similarity, trained.neighbours.similarity)
+    for name in ("likers", "indptr", "users", "partners", "partner_likes"):
+        np.testing.assert_array_equal(getattr(served.likes, name), getattr(trained.likes, name))
+    assert served.likes.n_users == trained.likes.n_users
+    manifest = load_bundle(small_bundle).manifest
+    assert {"neighbours.npz", "likes.npz"} <= set(manifest["files"])
+    assert {"neighbours.npz", "likes.npz"} <= set(manifest["model"]["files"])
+
+
+@pytest.mark.slow  # on the small model
+@pytest.mark.parametrize("name", ["neighbours.npz", "likes.npz"])
+def test_a_changed_ranking_artifact_is_refused(bundle_copy: Path, name: str) -> None:
+    path = bundle_copy / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=rf"{name}.*sha256"):
+        load_bundle(bundle_copy)
+
+
+def rewrite_npz(bundle: Path, name: str, change: Callable[[dict], None]) -> None:
+    """Change an array file of a bundle and re-record its checksum, as `rewrite_json` does."""
+    path = bundle / name
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"][name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.slow  # on the small model
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        (
+            "neighbours.npz",
+            lambda a: a["index"].__setitem__((0, 0), 10**6),
+            "outside the catalogue",
+        ),
+        ("neighbours.npz", lambda a: a.__setitem__("index", a["index"][:-1]), "expected"),
+        ("neighbours.npz", lambda a: a["index"].__setitem__((3, 0), 3), "its own neighbour"),
+        ("likes.npz", lambda a: a["likers"].__setitem__(0, a["likers"][0] + 1), "disagree"),
+        ("likes.npz", lambda a: a.pop("partners"), "partners"),
+    ],
+)
+def test_ranking_artifacts_that_do_not_fit_the_model_are_refused(
+    bundle_copy: Path, name: str, change: Callable[[dict], None], message: str
+) -> None:
+    rewrite_npz(bundle_copy, name, change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.slow  # on the small model
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda meta: meta.pop("calibration"), "calibration must hold"),
+        (lambda meta: meta["calibration"]["preferences"].pop("head"), "missing head"),
+        (lambda meta: meta["calibration"]["similarity"].update(bias="high"), "must be a number"),
+        (lambda meta: meta["calibration"]["known_users"].update(z=float("nan")), "finite"),
+    ],
+)
+def test_calibrations_from_another_version_are_refused(
+    bundle_copy: Path, change: Callable[[dict], None], message: str
+) -> None:
+    rewrite_json(bundle_copy, "model.json", change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.slow  # on the small model
 def test_failed_write_leaves_old_bundle(
     bundle_copy: Path, small_model: TrainedModel, small_dataset: Dataset, monkeypatch
 ) -> None:

@@ -22,13 +22,14 @@ STAGES: dict[str, int] = {
     "recsys.features": 2,
     "recsys.metrics": 3,
     "recsys.model": 4,
-    "recsys.training": 5,
-    "recsys.bundle": 6,
-    "recsys.serving": 7,
-    "recsys.evaluation": 7,
-    "recsys.profiles": 7,  # a person's ratings, stored: beside serving, imports neither
-    "recsys.commands": 8,
-    "server": 9,
+    "recsys.ranking": 5,  # scores -> lists that honour a request: serving and evaluation share it
+    "recsys.training": 6,
+    "recsys.bundle": 7,
+    "recsys.serving": 8,
+    "recsys.evaluation": 8,
+    "recsys.profiles": 8,  # a person's ratings, stored: beside serving, imports neither
+    "recsys.commands": 9,
+    "server": 10,
 }
 
 

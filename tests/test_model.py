@@ -344,12 +344,13 @@ def test_shipped_bundle_loads_verifies_and_answers():
     assert rec.has_demographics is False
     card = rec.model_card()
     assert "ml-latest-small" in str(card)
-    # Small enough to commit (the issue aims at 20 MB), and written in the current format.
+    # Small enough to commit (issue #13 lets it grow to 50 MB for the rankers' neighbours
+    # and likes), and written in the current format.
     from recsys.bundle.manifest import FORMAT_VERSION
 
     assert card["format_version"] == FORMAT_VERSION
     on_disk = sum(f.stat().st_size for f in SHIPPED.iterdir() if f.name != "manifest.json")
-    assert card["bundle_bytes"] == on_disk <= 20_000_000
+    assert card["bundle_bytes"] == on_disk <= 50_000_000
     lo, _ = rec.user_id_range()
     user = rec.for_user(lo, k=5)
     assert len(user.items) == 5

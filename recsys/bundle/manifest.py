@@ -8,7 +8,12 @@ Layout (all names relative to the bundle directory):
   weights.pt, user_tower.npz, model.json, features.npz, features.json
                         the trained model (`recsys.model.towers.save_model`): the
                         movie tower's torch state dict, and the user tower as plain
-                        arrays, so the server answers without torch
+                        arrays, so the server answers without torch; model.json
+                        also holds the calibrations
+  neighbours.npz, likes.npz
+                        what the rankers read (`recsys.model.artifacts`): each
+                        movie's top similar movies, and who liked what (for
+                        co-like lifts)
   index.ann, index.json the Annoy index over the movie embeddings, and its sidecar;
                         the index stores each vector as float32 unchanged, so it is
                         where the bundle keeps the embeddings

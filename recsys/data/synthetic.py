@@ -11,7 +11,12 @@ predict; the training benchmark asks it for an ML-1M-sized one (6,040 users,
 - named movies with fixed ids, first in the catalogue (`NAMED_MOVIES`): an
   ambiguous title ("Heat (1986)" and "Heat (1995)"), "Matrix, The (1999)",
   titles with accents and a parenthesised alternative, a movie nobody rated
-  (the only Documentary) and one without a year.
+  (the only Documentary) and one without a year;
+- with `franchises` > 0, that many series of numbered sequels at the end of
+  the catalogue ("Aldebaran (1990)", "Aldebaran 2 (1992)", ...; the first has
+  five films, the others three), sharing their genres, released close
+  together, and co-rated: whoever rated one film of a series rates each of
+  the others with chance `SEQUEL_CO_RATE` (`franchise_members` lists them).
 
 `write_ml1m`, `write_ml100k` and `write_csv` put any `Dataset` on disk in
 that format's own layout (`write` picks one by format key), so loading the
@@ -68,6 +73,13 @@ PLANTED_WEIGHT, OCCUPATION_WEIGHT = 2.5, 2.0
 # proportional to exp(EXPOSURE * affinity), and rated by the whole affinity.
 EXPOSURE = 0.6
 FIRST_TIMESTAMP = 956_703_932  # ML-1M's first rating
+# Planted series (`franchises`): their names, sizes and how surely their fans see them all.
+FRANCHISE_NAMES = (
+    "Aldebaran", "Brightwater", "Cinderfall", "Duskmoor", "Emberline",
+    "Frostvale", "Glimmerdeep", "Hollowmere", "Ironbark", "Jadecrest",
+)  # fmt: skip
+FIRST_FRANCHISE_SIZE, FRANCHISE_SIZE = 5, 3
+SEQUEL_CO_RATE = 0.8
 
 
 def planted_genres(gender: str, age: int) -> tuple[str, str]:
@@ -81,22 +93,40 @@ def occupation_genre(occupation: str) -> str:
     return OCCUPATION_GENRES[code % len(OCCUPATION_GENRES)]
 
 
+def franchise_members(n_movies: int, franchises: int) -> list[list[int]]:
+    """The movie ids of each planted series of `synthetic_dataset(n_movies=n_movies,
+    franchises=franchises)`, in release order."""
+    sizes = [FIRST_FRANCHISE_SIZE] + [FRANCHISE_SIZE] * (franchises - 1) if franchises else []
+    first = n_movies - sum(sizes) + 1
+    out = []
+    for size in sizes:
+        out.append(list(range(first, first + size)))
+        first += size
+    return out
+
+
 def synthetic_dataset(
     n_users: int = 60,
     n_movies: int = 90,
     n_ratings: int = 1_500,
     seed: int = 0,
     demographics: bool = True,
+    franchises: int = 0,
 ) -> Dataset:
     """Users rate movies by planted taste (see the module docstring); `n_movies` counts the
     named movies too, and `n_ratings` is met roughly (at least 5 ratings per user).
 
     With `demographics=False` the users are the same but their gender, age and
     occupation are unknown, as the CSV layout gives them; their tastes stay planted.
+    With `franchises` > 0 the last movies form planted series (and their fans rate more);
+    with none, the data is the same as ever.
     """
     n_generic = n_movies - len(NAMED_MOVIES)
     if n_generic < len(GENRE_GROUPS) or n_users < 1:
         raise ValueError(f"need at least {len(NAMED_MOVIES) + len(GENRE_GROUPS)} movies and a user")
+    series = franchise_members(n_movies, min(franchises, len(FRANCHISE_NAMES)))
+    if franchises > len(FRANCHISE_NAMES) or sum(map(len, series)) > n_generic - len(GENRE_GROUPS):
+        raise ValueError(f"too many franchises ({franchises}) for {n_movies} movies")
     rng = np.random.default_rng(seed)
     col = {g: j for j, g in enumerate(GENRES)}
 
@@ -114,6 +144,7 @@ def synthetic_dataset(
         genre_sets.append(genres)
         years.append(int(rng.integers(1940, 2015)))
         titles.append(f"Synthetic Movie {len(titles) + 1} ({years[-1]})")
+    _plant_series(series, titles, genre_sets, years)
     movie_genres = np.zeros((n_movies, len(GENRES)), dtype=np.float32)
     for i, genres in enumerate(genre_sets):
         movie_genres[i, [col[g] for g in genres]] = 1.0
@@ -143,6 +174,30 @@ def synthetic_dataset(
         movies.append(picked + 1)
         stars.append(np.clip(np.round(2.6 + 0.7 * affinity[picked] + noise), 1, 5))
         times.append(FIRST_TIMESTAMP + np.sort(rng.integers(0, 3_000_000, counts[u])))
+    if series:
+        # Fans of a series see its other films too; a stream of its own leaves the
+        # data without series as it always was.
+        extra = np.random.default_rng([seed, 1])
+        for u in range(n_users):
+            affinity = movie_genres @ taste[u] + popularity
+            seen = set(movies[u].tolist())
+            more = [
+                m
+                for members in series
+                if seen.intersection(members)
+                for m in members
+                if m not in seen and extra.random() < SEQUEL_CO_RATE
+            ]
+            if more:
+                picked = np.asarray(more, dtype=np.int64) - 1
+                noise = extra.normal(0.0, 0.7, len(picked))
+                users[u] = np.append(users[u], np.full(len(picked), u + 1))
+                movies[u] = np.append(movies[u], picked + 1)
+                stars[u] = np.append(
+                    stars[u], np.clip(np.round(2.6 + 0.7 * affinity[picked] + noise), 1, 5)
+                )
+                late = times[u][-1] + 1 + np.sort(extra.integers(0, 1_000_000, len(picked)))
+                times[u] = np.append(times[u], late)
 
     movie_frame = pd.DataFrame(
         {
@@ -179,6 +234,24 @@ def synthetic_dataset(
         has_demographics=demographics,
         rating_scale=(1.0, 5.0),
     )
+
+
+def _plant_series(
+    series: list[list[int]],
+    titles: list[str],
+    genre_sets: list[set[str]],
+    years: list[int | None],
+) -> None:
+    """Turn the last movies into numbered series: the first film's genres for all, a film
+    every two years, titled "Name (year)", "Name 2 (year)", ..."""
+    for name, members in zip(FRANCHISE_NAMES, series, strict=False):
+        first = members[0] - 1
+        start = years[first] or 1990
+        for n, m in enumerate(members):
+            year = start + 2 * n
+            years[m - 1] = year
+            genre_sets[m - 1] = set(genre_sets[first])
+            titles[m - 1] = f"{name} ({year})" if n == 0 else f"{name} {n + 1} ({year})"
 
 
 def _title_year(title: str) -> int | None:

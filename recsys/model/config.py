@@ -1,15 +1,18 @@
 """The model's settings: one typed, torch-free config that travels inside every saved model.
 
 `model.json` stores `asdict(ModelConfig)` and loading rebuilds it with
-`ModelConfig(**stored)`, so the trainer, the torch towers and the numpy
-serving path read the same typed fields (as nanoGPT keeps `model_args` in its
-checkpoint). A stored config with fields this code does not know is refused
-with a message to retrain, rather than half-read.
+`ModelConfig.from_stored` (`recsys.model.stored.read_fields`), so the
+trainer, the torch towers and the numpy serving path read the same typed
+fields (as nanoGPT keeps `model_args` in its checkpoint). A stored config
+with fields this code does not know is refused with a message to retrain,
+rather than half-read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from recsys.model.stored import read_fields
 
 # Without a validation slice to choose them on, the item-item part's recency of
 # likes and the trained part's weight fall back to these.
@@ -50,24 +53,4 @@ class ModelConfig:
     @classmethod
     def from_stored(cls, stored: object) -> ModelConfig:
         """The config saved in a model's `model.json`; ValueError says what does not fit."""
-        if not isinstance(stored, dict):
-            raise ValueError(f"model_config must be a JSON object, got {type(stored).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(stored) - known)
-        missing = sorted(known - set(stored))
-        if unknown or missing:
-            odd = [f"unknown {', '.join(unknown)}"] if unknown else []
-            odd += [f"missing {', '.join(missing)}"] if missing else []
-            raise ValueError(
-                f"model_config does not match this movierec's ({'; '.join(odd)}); "
-                "the model was written by another version"
-            )
-        config = cls(**stored)
-        for f in fields(cls):
-            value = getattr(config, f.name)
-            wanted = int if f.type == "int" else float
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"model_config.{f.name} must be a number, got {value!r}")
-            if wanted is int and not isinstance(value, int):
-                raise ValueError(f"model_config.{f.name} must be a whole number, got {value!r}")
-        return config
+        return read_fields(cls, stored, "model_config")

@@ -1,10 +1,12 @@
 """A saved model's files, and reading back the parts that serve without torch.
 
 A model directory (inside a bundle) holds `model.json` (the typed
-`ModelConfig`, the training record and curves), the feature arrays
-(`features.npz`, `features.json`), the user tower as plain arrays
-(`user_tower.npz`, the only copy) and the movie tower's torch state dict
-(`weights.pt`, written and read by `recsys.model.towers`). The movie
+`ModelConfig`, the calibrations, the training record and curves), the feature
+arrays (`features.npz`, `features.json`), the user tower as plain arrays
+(`user_tower.npz`, the only copy), the ranking artifacts
+(`recsys.model.artifacts`: `neighbours.npz`, `likes.npz`) and the movie
+tower's torch state dict (`weights.pt`, written and read by
+`recsys.model.towers`). The movie
 embeddings are not saved here: a bundle keeps them in its Annoy index and
 hands them to the loaders.
 """
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from recsys.features.space import FeatureSpace
+from recsys.model.artifacts import RankingArtifacts, read_artifacts, save_artifacts
 from recsys.model.config import ModelConfig
 from recsys.model.user_tower import ITEM_INPUT, REQUIRED, user_tower_arrays
 
@@ -41,17 +44,25 @@ class SavedModel:
     config: ModelConfig
     training: dict[str, Any] = field(default_factory=dict)  # the training record (JSON)
     curves: dict[str, list[float]] = field(default_factory=dict)
+    # Neighbours, likes and calibrations for `recsys.ranking`; every saved model has them,
+    # a model still being fitted (the validation network) may not.
+    ranking: RankingArtifacts | None = None
 
 
-def write_config(model: SavedModel, directory: Path) -> str:
+def write_config(model: SavedModel, directory: Path) -> list[str]:
+    """Write `model.json` and the ranking artifacts' arrays; a model without artifacts
+    (not made by `recsys.training.fit`) cannot be saved, since it could not be served."""
+    if model.ranking is None:
+        raise ValueError("this model has no ranking artifacts; train it with recsys.training.fit")
     meta = {
         "dataset_name": model.dataset_name,
         "model_config": asdict(model.config),
+        "calibration": asdict(model.ranking.calibrations),
         "training": model.training,
         "curves": model.curves,
     }
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    return CONFIG_FILE
+    return [CONFIG_FILE, *save_artifacts(model.ranking, directory)]
 
 
 def save_user_tower(state: dict[str, np.ndarray], directory: Path) -> str:
@@ -70,13 +81,15 @@ def read_saved(directory: Path, movie_embeddings: np.ndarray) -> SavedModel:
     directory = Path(directory)
     try:
         meta = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        features = FeatureSpace.load(directory)
         saved = SavedModel(
-            features=FeatureSpace.load(directory),
+            features=features,
             movie_embeddings=np.asarray(movie_embeddings, dtype=np.float32),
             dataset_name=str(meta["dataset_name"]),
             config=ModelConfig.from_stored(meta["model_config"]),
             training=dict(meta.get("training") or {}),
             curves=dict(meta.get("curves") or {}),
+            ranking=read_artifacts(directory, meta.get("calibration"), features.n_movies),
         )
     except Exception as exc:  # noqa: BLE001 - any failure here means "this is not our model"
         raise model_error(directory, exc) from exc

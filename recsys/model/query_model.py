@@ -23,6 +23,7 @@ from recsys.features.queries import UserQuery
 from recsys.model.blend import ItemBlend, block_spreads, item_part, join_users, tower_part
 from recsys.model.files import SavedModel, read_saved, read_user_tower
 from recsys.model.user_tower import ITEM_INPUT, embed_users
+from recsys.model.vectors import unit_rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +61,22 @@ class QueryModel(SavedModel):
     def _spreads(self) -> tuple[np.ndarray, np.ndarray]:
         assert self.item_blend is not None
         return block_spreads(self.movie_embeddings, self.item_blend)
+
+    def trained_scores(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """The trained part's raw scores u.x over the catalogue, float32 (queries, movies):
+        no item-item part and no temperature, which `recsys.ranking` standardises per request."""
+        n = self.features.n_movies
+        if not queries:
+            return np.zeros((0, n), dtype=np.float32)
+        users = self._embed(encode_queries(self.features, queries))
+        scores: np.ndarray = users[:, :-1] @ self.movie_embeddings[:, : self.config.raw_dim].T
+        return scores
+
+    @cached_property
+    def tower_directions(self) -> np.ndarray:
+        """Unit directions of each movie's trained part x: what the movie tower reads the movie
+        as, without its length (how broadly it is liked)."""
+        return unit_rows(self.movie_embeddings[:, : self.config.raw_dim]).astype(np.float32)
 
     def score(self, queries: Sequence[UserQuery]) -> np.ndarray:
         scores: np.ndarray = (

@@ -226,8 +226,8 @@ def save_model(model: TrainedModel, directory: Path) -> list[str]:
     tower_file = save_user_tower({k: v.numpy() for k, v in state.items()}, directory)
     movie_side = {k: v for k, v in state.items() if not k.startswith(USER_TOWER_PREFIX)}
     torch.save(movie_side, directory / WEIGHTS_FILE)
-    config_file = write_config(model, directory)
-    return [WEIGHTS_FILE, tower_file, config_file, *model.features.save(directory)]
+    config_files = write_config(model, directory)
+    return [WEIGHTS_FILE, tower_file, *config_files, *model.features.save(directory)]
 
 
 def load_model(directory: Path, movie_embeddings: np.ndarray) -> TrainedModel:

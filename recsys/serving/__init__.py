@@ -1,4 +1,4 @@
-"""Stage 7, bundle -> answers: what the MCP tools call, usable from Python without MCP.
+"""Stage 8, bundle -> answers: what the MCP tools call, usable from Python without MCP.
 
 `recommender` (`Recommender`, the use cases), `catalogue` (movie facts and
 resolving what a person calls a movie), `titles` (the title search index),

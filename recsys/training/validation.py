@@ -143,10 +143,15 @@ def _standardised(scores: np.ndarray) -> torch.Tensor:
 
 
 def choose_item_blend(
-    net: TwoTower, fs: FeatureSpace, validation: Validation, cfg: TrainConfig
+    net: TwoTower,
+    fs: FeatureSpace,
+    validation: Validation,
+    cfg: TrainConfig,
+    factors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The item-item part's recency and the trained part's weight that rank the warm
-    validation users best, with an item-item part fitted without their held-out ratings.
+    validation users best, with an item-item part fitted without their held-out ratings
+    (`factors`, the (P, Q) of `fit_factors` on `fs`, when the caller has them already).
     Cold validation users have no history, so no item-item part: their answers do not
     depend on the choice."""
     c = validation.n_cold
@@ -154,7 +159,7 @@ def choose_item_blend(
     if not queries:
         return fallback_choice()
     rank = cfg.model.item_rank
-    p, q = fit_factors(fs, rank, cfg.item.movies, cfg.item.lam, cfg.seed)
+    p, q = factors or fit_factors(fs, rank, cfg.item.movies, cfg.item.lam, cfg.seed)
     with torch.inference_mode():
         movies = join_movies(net.movie_embeddings().numpy().astype(np.float32), q)
     blend = ItemBlend(cfg.model.raw_dim, rank, 0.0, cfg.model.item_floor, 1.0)
