@@ -26,6 +26,7 @@ import pytest
 from recsys.profiles import (
     MAX_BATCH,
     SCHEMA_VERSION,
+    Counts,
     Movie,
     ProfileError,
     ProfileNotFound,
@@ -111,8 +112,16 @@ def test_rate_then_get_keeps_order_stamps_and_counts(store: ProfileStore) -> Non
     assert [e.movie for e in profile.seen] == [movie(3), movie(5)]
     assert profile.ratings[-1].stored_at > profile.ratings[0].stored_at
     assert (profile.counts.ratings, profile.counts.seen, profile.counts.watchlist) == (3, 2, 0)
+    store.watchlist_add(NS, "alice", dataset=FP, movies=[movie(9)])
+    assert store.counts(NS, "alice") == Counts(3, 2, 1)
     assert profile.dataset == FP and profile.name == "alice" and profile.namespace == NS
     assert profile.ratings[0].movie == movie(2)  # title and year kept with the id
+    history = store.history(NS, "alice")
+    assert history.dataset == FP
+    assert history.ratings == tuple((e.movie.id, e.rating) for e in profile.ratings)
+    assert history.seen == (3, 5)
+    with pytest.raises(ProfileNotFound):
+        store.history(NS, "nobody")
 
 
 def test_whole_call_is_refused_and_every_bad_item_listed(store: ProfileStore) -> None:

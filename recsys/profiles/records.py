@@ -62,6 +62,19 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class History:
+    """What recommending reads of a profile: ids and stars, without titles or stamps.
+
+    `ratings` are (movie id, stars), oldest first by sequence number; `seen` the ids of
+    movies seen without a rating, in the order stored.
+    """
+
+    dataset: str
+    ratings: tuple[tuple[int, float], ...]
+    seen: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ProfileSummary:
     """A profile as listed: no entries, only how many of each."""
 
