@@ -21,9 +21,10 @@ from recsys.evaluation.conversation import (
 )
 from recsys.evaluation.intervals import paired_bootstrap
 from recsys.evaluation.measure import compare, measure
+from recsys.evaluation.preference_answers import RankedPreferences
 from recsys.evaluation.report import format_table
 from recsys.evaluation.runner import EvalConfig, evaluate_dataset
-from recsys.evaluation.splits import EvalSplit, cold_split
+from recsys.evaluation.splits import EvalSplit, EvalUser, cold_split
 from server.cli import main
 
 LIKE = 4.0  # synthetic ratings are 1-5
@@ -240,12 +241,14 @@ def test_evaluate_over_seeds_reports_means_and_intervals(data, tmp_path, capsys)
     assert saved["training_seeds"] == [0, 1] and saved["seed"] == 0
     assert [run["seed"] for run in saved["details"]["C"]["model"]["runs"]] == [0, 1]
     assert "W" not in saved["metrics"]
-    assert set(saved["metrics"]["C"]) == {"genre-popularity", "model"}
-    assert set(saved["metrics"]["F1"]) == {"genre-popularity", "ease", "model", "model-no-liked"}
+    # The recipe is "model"; "towers" are the trained towers' own scores, beside it.
+    assert set(saved["metrics"]["C"]) == {"genre-popularity", "model", "towers"}
+    f1 = {"genre-popularity", "ease", "model", "model-no-liked", "towers"}
+    assert set(saved["metrics"]["F1"]) == f1
     model = saved["metrics"]["F3"]["model"]
     assert len(model["per_seed"]["ndcg@10"]) == 2
     assert model["ndcg@10"] == pytest.approx(np.mean(model["per_seed"]["ndcg@10"]))
-    assert set(saved["intervals"]["F5"]) == {"genre-popularity", "ease", "model-no-liked"}
+    assert set(saved["intervals"]["F5"]) == f1 - {"model"}
     iv = saved["intervals"]["C"]["genre-popularity"]["ndcg@10"]
     assert iv["low"] <= iv["diff"] <= iv["high"]
     assert iv["users"] == saved["metrics"]["C"]["model"]["users"]
@@ -262,3 +265,27 @@ def test_bad_seeds_are_refused(tmp_path, capsys):
     assert "--seeds takes whole numbers" in capsys.readouterr().err
     assert main([*argv, "--seeds", "1,1"]) == 2
     assert "training seeds must differ" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the recipe
+
+
+@pytest.mark.slow  # the session's small model (trained once)
+def test_new_users_are_answered_by_the_preference_ranker(small_model, small_dataset):
+    recipe = RankedPreferences.of(small_model, small_dataset.movies)
+    ids = small_dataset.movies["movie_id"].to_numpy()
+    talker = EvalUser(-1, False, ("Western",), gender="M", age=56, liked=(int(ids[20]),))
+    quiet = EvalUser(-2, False, ("Western",), gender="M", age=56)
+    exclude = [np.array([20, 30]), np.array([30])]
+    top = recipe.rank([talker, quiet], exclude, k=5)
+    for row, ex, user in zip(top, exclude, (talker, quiet), strict=True):
+        assert not set(row.tolist()) & set(ex.tolist())
+        request = recipe.request(user, ex, 5)
+        expected = recipe.to_catalogue[recipe.ranker.rank(request).items]
+        np.testing.assert_array_equal(row[: len(expected)], expected)
+    genres = small_dataset.movies["genres"].to_numpy()
+    assert all("Western" in genres[i] for i in top[1] if i >= 0)  # the stated genre filters
+    assert recipe.request(talker, exclude[0], 5).liked == (20,)  # named, in catalogue terms
+    assert recipe.request(talker, exclude[0], 5).excluded == (30,)
+    with pytest.raises(ValueError, match="new users"):
+        recipe.rank([EvalUser(1, True, ())], [np.zeros(0, np.int64)], 5)

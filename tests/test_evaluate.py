@@ -372,7 +372,7 @@ def test_evaluate_command_end_to_end(tmp_path, capsys):
     saved = json.loads(json_file.read_text())
     assert saved["details"]["W"]["ease"] == {"lambda": 10.0}
     assert set(saved["metrics"]["W"]) == {"popularity", "genre-popularity", "ease", "model"}
-    assert set(saved["metrics"]["C"]) == {"popularity", "genre-popularity", "model"}
+    assert set(saved["metrics"]["C"]) == {"popularity", "genre-popularity", "model", "towers"}
     # The training flags reach the model through EvalConfig.train.
     model = saved["details"]["W"]["model"]
     assert [run["seed"] for run in model["runs"]] == [0]

@@ -71,7 +71,7 @@ def test_evaluate_on_every_format(datasets, fmt, tmp_path, capsys) -> None:
     saved = json.loads(report.read_text())
     assert saved["format"] == fmt
     assert set(saved["metrics"]["W"]) == {"popularity", "ease", "model"}
-    assert set(saved["metrics"]["C"]) == {"popularity", "model"}
+    assert set(saved["metrics"]["C"]) == {"popularity", "model", "towers"}
     for protocol in ("W", "C"):
         for scores in saved["metrics"][protocol].values():
             assert 0.0 <= scores["ndcg@10"] <= 1.0 and scores["users"] > 0

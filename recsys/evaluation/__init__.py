@@ -3,7 +3,9 @@
 `splits` (protocols W and C), `conversation` (protocol F and F-tail, from C's
 split), `baselines` (popularity, genre-popularity, genre-content, EASE and its
 fold-in), `naive` (the rating-regression two-tower), `answers` (each method's
-top-k lists, from scores or ranked lists; the model's scorer), `measure`
+top-k lists, from scores or ranked lists; the model's scorer),
+`preference_answers` (new users answered through `recsys.ranking`'s
+`PreferenceRanker`, as the server answers them), `measure`
 (per-user metrics, means over training seeds), `intervals` (paired bootstrap),
 `runner` (fits every method on the same splits and measures it), `report`
 (JSON, plots, table). The request reports (`bench/`) measure with `adherence`

@@ -33,7 +33,9 @@ from recsys.evaluation.methods import (
     NEEDS_HISTORY,
     NO_LIKED,
     PROTOCOLS,
+    TOWERS,
 )
+from recsys.evaluation.preference_answers import RankedPreferences
 from recsys.evaluation.report import jsonable, safe_name, write_json, write_plots
 from recsys.evaluation.scorer import Answerer, EmbeddingScorer, has_embeddings
 from recsys.evaluation.splits import EvalSplit, make_split, warm_split
@@ -229,14 +231,20 @@ def _fit(
         t0 = time.perf_counter()
         model = fit(split.train, config.train.with_values(seed=seed), progress=config.progress)
         done.fit_s += time.perf_counter() - t0
-        answerer = ModelScorer(model, split.catalogue)
         runs.append({"seed": seed, "training": model.training})
         done.info["model_config"] = asdict(model.config)
+        towers = ModelScorer(model, split.catalogue)
+        if split.protocol == "W":  # known users: the towers with the item-item part
+            answerers: dict[str, Answerer] = {"model": towers}
+        else:  # new users: the recipe, and the towers' own scores beside it
+            recipe = RankedPreferences.of(model, split.train.movies)
+            answerers = {"model": recipe, TOWERS: towers}
         for target in targets:
-            done.answer("model", answerer, target, config)
+            for name, answerer in answerers.items():
+                done.answer(name, answerer, target, config)
             if target.conversation is not None:
                 bare = Target(target.label, without_liked(target.split), target.conversation)
-                done.answer(NO_LIKED, answerer, bare, config)
+                done.answer(NO_LIKED, answerers["model"], bare, config)
     done.info["runs"] = runs
     return done
 
