@@ -11,5 +11,6 @@ top-k lists, from scores or ranked lists; the model's scorer),
 (JSON, plots, table). The request reports (`bench/`) measure with `adherence`
 (genre adherence, variety, franchise caps, reasons), `colikes` (the independent
 co-like lift behind "because you liked X"), `similarity` (franchise recall,
-genre coherence, reliability) and `similar_baselines` (item-kNN, EASE, content).
+genre coherence, reliability) and `similar_baselines` (item-kNN, EASE, content);
+`weight_search` is the validation search of the preference score's weights.
 """
