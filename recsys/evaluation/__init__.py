@@ -8,7 +8,8 @@ top-k lists, from scores or ranked lists; the model's scorer),
 `PreferenceRanker`, as the server answers them), `measure`
 (per-user metrics, means over training seeds), `intervals` (paired bootstrap),
 `runner` (fits every method on the same splits and measures it), `report`
-(JSON, plots, table). The request reports (`bench/`) measure with `adherence`
+(JSON, plots, table). The request reports (`bench/`) ask `personas` (every
+genre alone and the fixed personas, as ranker requests) and measure with `adherence`
 (genre adherence, variety, franchise caps, reasons), `colikes` (the independent
 co-like lift behind "because you liked X"), `similarity` (franchise recall,
 genre coherence, reliability) and `similar_baselines` (item-kNN, EASE, content);
