@@ -110,9 +110,21 @@ class FeatureSpace:
 
     def known_user_query(self, user_index: int) -> UserQuery:
         items, ratings = self.history(user_index)
+        return self.history_query(items, ratings, self.demographics(user_index))
+
+    def history_query(
+        self,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        demographics: Demographics | None = None,
+        extra_genres: Sequence[str] = (),
+    ) -> UserQuery:
+        """The query of anyone known by rated movies (dense indices, oldest first): a dataset
+        user, or a person's stored profile. `extra_genres` are stated genres added in front."""
+        derived = self.stated_genres_of(items, ratings)
         return UserQuery(
-            **self.demographics(user_index),
-            stated_genres=self.stated_genres_of(items, ratings),
+            **(demographics or {"gender": None, "age": None, "occupation": None}),
+            stated_genres=tuple(dict.fromkeys([*extra_genres, *derived])),
             history=tuple(int(i) for i in items),
             history_ratings=tuple(float(r) for r in ratings),
         )

@@ -15,20 +15,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from recsys.bundle.index import exact_top_k
 from recsys.bundle.load import Bundle, load_bundle
-from recsys.data import vocab
+from recsys.features.queries import Demographics
 from recsys.model.blend import movie_directions, similarity_directions
 from recsys.serving import wording
 from recsys.serving.catalogue import Catalogue
-from recsys.serving.errors import InvalidArgumentError, UnknownUserError
+from recsys.serving.errors import InvalidArgumentError, MovieNotFoundError, UnknownUserError
 from recsys.serving.filters import NO_FILTERS, FilterPlan, Filters, plan, shortfall_note
-from recsys.serving.inputs import age_code, check_k, gender_code, is_int
+from recsys.serving.inputs import check_k, is_int
+from recsys.serving.people import (
+    GROUP_METHOD,
+    GroupItem,
+    GroupMember,
+    GroupResult,
+    MemberFit,
+    Person,
+    PersonQuery,
+    PersonResult,
+    PersonSummary,
+    group_reason,
+    group_scores,
+    group_top,
+    interpret_demographics,
+)
 from recsys.serving.results import (
     Interpretation,
     MovieInfo,
@@ -247,19 +264,188 @@ class Recommender:
             )
         profile = self._profile(user_id)
         items, ratings = self._model.user_history(user_id)
-        vector = self._known_user_vector(user_id)
-        excluded = None
-        if exclude_seen and len(items):
-            excluded = np.zeros(len(self.catalogue), dtype=bool)
-            excluded[items] = True
-        idx, cos, note = self._rank(
-            vector, k, restrict, excluded, f"the {len(items)} movies this user has rated"
+        ranked, note = self._from_history(
+            self._known_user_vector(user_id),
+            items,
+            ratings,
+            items if exclude_seen else None,
+            k,
+            restrict,
+            profile.favourite_genres,
+            f"the {len(items)} movies this user has rated",
         )
+        return UserResult(profile, ranked, note)
+
+    def _from_history(
+        self,
+        vector: np.ndarray,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        exclude: np.ndarray | None,
+        k: int,
+        restrict: FilterPlan,
+        genres: Sequence[str],
+        excluded_why: str,
+    ) -> tuple[tuple[Recommendation, ...], str | None]:
+        """The ranked list of anyone known by rated movies (a dataset user or a person):
+        `exclude` (dense indices) left out, reasons citing their own likes."""
+        excluded = None
+        if exclude is not None and len(exclude):
+            excluded = np.zeros(len(self.catalogue), dtype=bool)
+            excluded[exclude] = True
+        idx, cos, note = self._rank(vector, k, restrict, excluded, excluded_why)
         liked = items[ratings >= self._fs.like_threshold]
         if not len(liked) and len(items):
             liked = items[ratings >= ratings.max()]
-        reasons = self._reasons(idx, liked, profile.favourite_genres, wording.KNOWN_USER_PHRASES)
-        return UserResult(profile, self._items(idx, cos, reasons), note)
+        reasons = self._reasons(idx, liked, genres, wording.KNOWN_USER_PHRASES)
+        return self._items(idx, cos, reasons), note
+
+    # ------------------------------------------------------------------ people and groups
+
+    @property
+    def dataset_fingerprint(self) -> str:
+        """The sha256 of the dataset this bundle was trained on: what a profile records."""
+        return str(self.bundle.manifest["dataset"]["fingerprint"]["sha256"])
+
+    @cached_property
+    def _positions(self) -> pd.Index:
+        positions: pd.Index = pd.Index(self.catalogue.movie_ids)
+        return positions
+
+    def movie_indices(self, movie_ids: Sequence[int]) -> np.ndarray:
+        """Dense catalogue indices of movie ids, -1 where this catalogue has no such id."""
+        ids = pd.Index(np.fromiter((int(m) for m in movie_ids), np.int64, len(movie_ids)))
+        found: np.ndarray = self._positions.get_indexer(ids)
+        return found
+
+    def _person_query(self, person: Person) -> PersonQuery:
+        """A person's query, built as a dataset user's is, with their rated and seen movies."""
+        c = self.catalogue
+        refs = [m for m, _ in person.ratings] + list(person.seen)
+        bad = [m for m in refs if not is_int(m)]
+        dense = self.movie_indices([] if bad else refs)
+        missing = bad or [m for m, i in zip(refs, dense.tolist(), strict=True) if i < 0]
+        if missing:
+            raise MovieNotFoundError(
+                f"{person.name}: no movie has id {', '.join(map(str, missing[:10]))} in this "
+                f"model's catalogue ({len(missing)} of {len(refs)})."
+            )
+        items, seen = dense[: len(person.ratings)], dense[len(person.ratings) :]
+        ratings = np.array([r for _, r in person.ratings], dtype=np.float32)
+        stated = c.canonical_genres(person.genres, argument="genres") if person.genres else ()
+        demo = interpret_demographics(
+            person.age, person.occupation, person.gender, self.occupations, self.has_demographics
+        )
+        said: Demographics = {
+            "gender": demo.gender,
+            "age": demo.age_code,
+            "occupation": demo.occupation,
+        }
+        query = self._fs.history_query(items, ratings, said, stated)
+        return PersonQuery(person, query, items, ratings, seen, stated, demo)
+
+    def _summary(self, built: PersonQuery) -> PersonSummary:
+        return PersonSummary(
+            name=built.person.name,
+            n_ratings=len(built.items),
+            n_seen=len(built.seen),
+            favourite_genres=self._fs.stated_genres_of(built.items, built.ratings),
+            stated_genres=built.stated,
+            age_bucket=built.demographic.age_label,
+            gender=built.demographic.gender,
+            occupation=built.demographic.occupation,
+            ignored=built.demographic.ignored,
+        )
+
+    def describe(self, person: Person) -> PersonSummary:
+        """What the recommender reads of a person (favourite genres from their ratings, ...)."""
+        return self._summary(self._person_query(person))
+
+    def for_person(
+        self,
+        person: Person,
+        k: int = 10,
+        filters: Filters = NO_FILTERS,
+        exclude_seen: bool = True,
+    ) -> PersonResult:
+        """Recommendations for someone known by their own ratings, oldest first: the same
+        path as `for_user` (their query, the item-item part, exclusions, reasons)."""
+        check_k(k)
+        restrict = plan(filters, self.catalogue)
+        built = self._person_query(person)
+        query = built.query
+        ranked, note = self._from_history(
+            self._model.embed_queries([query])[0],
+            built.items,
+            built.ratings,
+            np.concatenate([built.items, built.seen]) if exclude_seen else None,
+            k,
+            restrict,
+            query.stated_genres,
+            f"the {len(built.items) + len(built.seen)} movies {person.name} has rated or seen",
+        )
+        if not query.history and not query.stated_genres and not built.demographic.used:
+            note = note or wording.NO_PREFERENCES_NOTE
+        return PersonResult(self._summary(built), ranked, note)
+
+    def for_group(
+        self, people: Sequence[Person], k: int = 10, filters: Filters = NO_FILTERS
+    ) -> GroupResult:
+        """One list for several people watching together, fair to each (see `people`):
+        every member's rated and seen movies are left out."""
+        check_k(k)
+        restrict = plan(filters, self.catalogue)
+        if len(people) < 2:
+            raise InvalidArgumentError("a group needs at least two people")
+        built = [self._person_query(p) for p in people]
+        vectors = self._model.embed_queries([b.query for b in built])
+        units = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        scores = group_scores(np.einsum("md,nd->mn", units, self._emb))  # einsum: no BLAS threads
+        base = np.ones(len(self.catalogue), dtype=bool)
+        for b in built:
+            base[b.items] = False
+            base[b.seen] = False
+        allowed = base if restrict.mask is None else base & restrict.mask
+        picks = group_top(scores, allowed, k)
+        note = None
+        if len(picks) < k:
+            why = "the movies any member has rated or seen"
+            note = shortfall_note(len(picks), k, restrict, base, why)
+        who = [p.name for p in people]
+        ranked = []
+        for rank, i in enumerate(picks.tolist(), start=1):
+            info = self.catalogue.info(i)
+            pct = [float(scores.percentile[m, i]) for m in range(len(people))]
+            fits = tuple(
+                MemberFit(name, round(p, 1), round(float(scores.z[m, i]), 3))
+                for m, (name, p) in enumerate(zip(who, pct, strict=True))
+            )
+            ranked.append(
+                GroupItem(
+                    rank=rank,
+                    movie_id=info.movie_id,
+                    title=info.title,
+                    year=info.year,
+                    genres=info.genres,
+                    score=round(float(scores.group[i]), 4),
+                    reason=group_reason(who, pct),
+                    members=fits,
+                    dataset_title=info.dataset_title,
+                    imdb_url=info.imdb_url,
+                    tmdb_url=info.tmdb_url,
+                )
+            )
+        members = tuple(
+            GroupMember(
+                profile=b.person.name,
+                n_ratings=len(b.items),
+                n_seen=len(b.seen),
+                favourite_genres=self._fs.stated_genres_of(b.items, b.ratings),
+                list_fit=round(float(scores.percentile[m, picks].mean()), 1) if len(picks) else 0.0,
+            )
+            for m, b in enumerate(built)
+        )
+        return GroupResult(members, tuple(ranked), GROUP_METHOD, note)
 
     # ------------------------------------------------------------------ stated preferences
 
@@ -276,36 +462,12 @@ class Recommender:
         check_k(k)
         canon = self.catalogue.canonical_genres(genres or (), argument="genres")
         restrict = plan(filters, self.catalogue)
-        ignored: list[str] = []
-        age_bucket_code: int | None = None
-        age_label: str | None = None
-        if age is not None:
-            age_bucket_code, age_label = age_code(age)
-        sex = None
-        if gender is not None and str(gender).strip():
-            sex = gender_code(str(gender))
-            if sex is None:
-                ignored.append(
-                    f"gender {gender!r}: the training data records only male/female, "
-                    "so it is left out"
-                )
-        occ = None
-        if occupation is not None and str(occupation).strip() and self.has_demographics:
-            occ = vocab.match_occupation(str(occupation), list(self.occupations))
-            if occ is None:
-                ignored.append(
-                    f"occupation {occupation!r}: no match among the model's occupations "
-                    f"({', '.join(self.occupations)})"
-                )
-        if not self.has_demographics:
-            why = "this model was trained without demographics"
-            if age is not None:
-                ignored.append(f"age {age}: {why}")
-            if sex is not None:
-                ignored.append(f"gender {gender}: {why}")
-            if occupation is not None and str(occupation).strip():
-                ignored.append(f"occupation {occupation!r}: {why}")
-            age_bucket_code = age_label = sex = occ = None
+        demo = interpret_demographics(
+            age, occupation, gender, self.occupations, self.has_demographics
+        )
+        ignored = list(demo.ignored)
+        age_bucket_code, age_label = demo.age_code, demo.age_label
+        sex, occ = demo.gender, demo.occupation
         if isinstance(liked_movies, str | int):
             liked_movies = [liked_movies]
         liked_idx: list[int] = []
@@ -328,12 +490,8 @@ class Recommender:
             excluded = np.zeros(len(self.catalogue), dtype=bool)
             excluded[liked] = True
         idx, cos, note = self._rank(vector, k, restrict, excluded, "the movies you liked")
-        demo_used = any(v is not None for v in (age_bucket_code, sex, occ))
-        who = None
-        if demo_used:
-            men_women = {"M": "men", "F": "women"}.get(sex or "")
-            who = ", ".join(v for v in (age_label, men_women, occ) if v)
-        reasons = self._reasons(idx, liked, canon, wording.preference_phrases(who))
+        demo_used = demo.used
+        reasons = self._reasons(idx, liked, canon, wording.preference_phrases(demo.who()))
         if not canon and not liked_infos and not demo_used and note is None:
             note = wording.NO_PREFERENCES_NOTE
         interpretation = Interpretation(
