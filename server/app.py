@@ -1,6 +1,9 @@
-"""The MCP server: five read-only tools and three resources over one loaded `Recommender`.
+"""The MCP server: the recommendation tools and resources over one loaded `Recommender`, and
+with a profile store the personal-profile tools (`server.profile_tools`), resource templates,
+prompts and completions (`server.surface`).
 
-`build_server(recommender)` returns an `MCPServer` ready for any transport.
+`build_server(recommender, limits, store, namespaces)` returns an `MCPServer` ready for any
+transport.
 The recommender is loaded once per process, before the server starts (see
 `server.commands`), and shared by every session; tools are plain functions
 that the SDK runs on worker threads, so the only shared state is the
@@ -24,11 +27,12 @@ import inspect
 import json
 import logging
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import (
     CallToolResult,
     InputRequiredResult,
@@ -42,7 +46,7 @@ from recsys import __version__
 from recsys.serving.filters import NO_FILTERS, Filters
 from recsys.serving.recommender import Recommender
 from recsys.serving.results import MovieInfo
-from server import render, schemas
+from server import profile_render, profile_tools, render, schemas
 from server.errors import (
     argument_error,
     busy,
@@ -52,6 +56,8 @@ from server.errors import (
 )
 from server.fairness import InFlight, credential_of
 from server.limits import Limits
+from server.profile_schemas import LikedGenresArg, OptionalProfileArg
+from server.profiles import ProfileService
 from server.schemas import (
     AgeArg,
     AnchorArg,
@@ -63,13 +69,17 @@ from server.schemas import (
     LikedMoviesArg,
     MovieIdArg,
     OccupationArg,
+    OptionalUserIdArg,
     QueryArg,
     StatedGenresArg,
-    UserIdArg,
     YearMaxArg,
     YearMinArg,
 )
 from server.stdio import serve_stdio
+from server.surface import register_surface
+
+if TYPE_CHECKING:
+    from recsys.profiles import ProfileStore
 
 log = logging.getLogger("movierec.server")
 
@@ -113,10 +123,16 @@ class _Gate:
             raise argument_error(tool, exc, self.schema) from None
 
 
+def _is_context(hint: Any) -> bool:
+    return inspect.isclass(hint) and issubclass(hint, Context)
+
+
 def _gate_for(fn: Callable[..., Any]) -> _Gate:
     hints = typing.get_type_hints(fn, include_extras=True)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
+        if _is_context(hints[param.name]):
+            continue  # the SDK passes the request's context there; it is no argument
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (hints[param.name], default)
     model = create_model(
@@ -139,9 +155,17 @@ class MovierecServer(MCPServer):
         self._in_flight = InFlight(limits.calls_per_credential)
 
     def read_only_tool(self, fn: ToolFn) -> ToolFn:
-        self.add_tool(fn, annotations=READ_ONLY)
-        self._gates[fn.__name__] = _gate_for(fn)
-        return fn
+        return self.checked_tool(READ_ONLY)(fn)
+
+    def checked_tool(self, annotations: ToolAnnotations) -> Callable[[ToolFn], ToolFn]:
+        """Register a tool with these annotations and the argument check."""
+
+        def register(fn: ToolFn) -> ToolFn:
+            self.add_tool(fn, annotations=annotations)
+            self._gates[fn.__name__] = _gate_for(fn)
+            return fn
+
+        return register
 
     async def list_tools(self) -> list[Tool]:
         tools = await super().list_tools()
@@ -225,29 +249,77 @@ def _search_results(
     return schemas.SearchResults(query=query, items=items, note=note)
 
 
-def build_server(rec: Recommender, limits: Limits | None = None) -> MovierecServer:
-    """The MCP server over one loaded recommender, under `limits` (default: the defaults)."""
-    mcp = MovierecServer(
-        limits or Limits(), name="movierec", instructions=INSTRUCTIONS, version=__version__
-    )
+def build_server(
+    rec: Recommender,
+    limits: Limits | None = None,
+    store: ProfileStore | None = None,
+    namespaces: Mapping[str, str] | None = None,
+) -> MovierecServer:
+    """The MCP server over one loaded recommender, under `limits` (default: the defaults).
+
+    With a profile `store`, the profile tools too; `namespaces` maps each token's credential
+    key to its profile namespace (`server.auth.namespaces_by_credential`; empty: one).
+    """
+    limits = limits or Limits()
+    mcp = MovierecServer(limits, name="movierec", instructions=INSTRUCTIONS, version=__version__)
+    service: ProfileService | None = None
+    if store is not None:
+        service = ProfileService(rec, store, namespaces or {}, limits.answer_chars)
 
     @mcp.read_only_tool
     def recommend_for_user(
-        user_id: UserIdArg,
+        ctx: Context,
+        user_id: OptionalUserIdArg = None,
+        profile: OptionalProfileArg = None,
         k: Count = 10,
         genres: GenresFilterArg = None,
         exclude_genres: ExcludeGenresArg = None,
         year_min: YearMinArg = None,
         year_max: YearMaxArg = None,
         exclude_seen: ExcludeSeenArg = True,
+        liked_genres: LikedGenresArg = None,
+        age: AgeArg = None,
+        occupation: OccupationArg = None,
+        gender: GenderArg = None,
     ) -> Annotated[CallToolResult, schemas.UserRecommendations]:
-        """Recommend movies for a known MovieLens user (by id), best first.
+        """Recommend movies for a known MovieLens user (user_id) or a person's stored profile
+        (profile, see rate_movies), best first.
 
-        Returns the user's profile (demographics when the dataset has them, number of ratings,
-        favourite genres) and up to k movies with a score and a one-sentence reason.
+        Returns who it is for (a user's demographics, number of ratings and favourite genres;
+        a profile's ratings read) and up to k movies with a score and a one-sentence reason.
+        A profile's ratings are read as a known user's history; its rated and seen movies are
+        left out. For a profile with few ratings, liked_genres, age, occupation and gender can
+        be added.
         """
         with tool_errors("recommend_for_user", "check user_id (valid range in movierec://model)."):
             filters = _filters(genres, exclude_genres, year_min, year_max)
+            extras = (liked_genres, age, occupation, gender)
+            if (user_id is None) == (profile is None):
+                raise ToolError(
+                    "recommend_for_user takes either user_id (a MovieLens user of the dataset) "
+                    "or profile (a person's stored profile), not both and not neither."
+                )
+            if profile is not None:
+                if service is None:
+                    raise ToolError("this server keeps no profiles; pass user_id instead.")
+                result = service.recommend(
+                    service.namespace(ctx.headers),
+                    profile,
+                    k,
+                    filters,
+                    exclude_seen,
+                    liked_genres or (),
+                    age,
+                    occupation,
+                    gender,
+                )
+                return _answer(result, profile_render.person_text(result))
+            if any(x is not None for x in extras):
+                raise ToolError(
+                    "liked_genres, age, occupation and gender go with profile only; a dataset "
+                    "user is known by their ratings (for someone new: recommend_for_preferences)."
+                )
+            assert user_id is not None  # checked above: exactly one of the two
             result = schemas.UserRecommendations.model_validate(
                 rec.for_user(user_id, k=k, filters=filters, exclude_seen=exclude_seen)
             )
@@ -369,4 +441,7 @@ def build_server(rec: Recommender, limits: Limits | None = None) -> MovierecServ
         card = {**rec.model_card(), "user_id_range": [lo, hi]}
         return json.dumps(card, indent=1, default=str)
 
+    if service is not None:
+        profile_tools.register(mcp, service)
+    register_surface(mcp, rec, service)
     return mcp

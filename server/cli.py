@@ -345,7 +345,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from server.auth import MIN_TOKEN_CHARS, TOKEN_FILE_ENV
+    from recsys.profiles import PROFILES_ENV, default_location
+    from server.auth import MIN_TOKEN_CHARS, TOKEN_FILE_ENV, TOKENS_ENV
     from server.commands import MODEL_ENV, TOKEN_ENV
     from server.limits import LIMITS_ENV, limit_names
 
@@ -370,8 +371,16 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--token-file",
         type=Path,
         default=None,
-        help=f"HTTP bearer tokens, one per line, one per client (default ${TOKEN_FILE_ENV}); "
+        help=f"HTTP bearer tokens, one per line, one per client (default ${TOKEN_FILE_ENV}, "
+        f"also ${TOKENS_ENV}); a line 'TOKEN NAMESPACE' gives that client its own profiles; "
         f"with {TOKEN_ENV}, both are accepted",
+    )
+    p.add_argument(
+        "--profiles",
+        default=None,
+        metavar="PATH|URL",
+        help=f"where personal profiles are kept: a SQLite file, or postgresql://... for "
+        f"several servers (default ${PROFILES_ENV}, else {default_location()})",
     )
     p.add_argument(
         "--limit",
@@ -403,19 +412,16 @@ def _port(text: str) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from server import commands
-    from server.auth import TOKEN_FILE_ENV, read_tokens
+    from server.auth import namespaces_by_credential, read_tokens
     from server.errors import EXIT_USAGE, StartupError
     from server.limits import from_env_and_flags
 
-    named = args.token_file or os.environ.get(TOKEN_FILE_ENV) or None
-    token_file = Path(named) if named else None
     try:
         port = _port(args.port)
         limits = from_env_and_flags(os.environ, args.limit)
+        token_file = _token_file(args.token_file)
         tokens = (
-            read_tokens(
-                os.environ.get(commands.TOKEN_ENV), Path(token_file) if token_file else None
-            )
+            read_tokens(os.environ.get(commands.TOKEN_ENV), token_file)
             if args.transport == "http"
             else ()
         )
@@ -430,12 +436,28 @@ def _serve(args: argparse.Namespace) -> int:
         transport=args.transport,
         host=args.host,
         port=port,
-        tokens=tokens,
+        tokens=tuple(t.secret for t in tokens),
         limits=limits,
         stdio=args.stdio_streams,
+        profiles=args.profiles or os.environ.get(commands.PROFILES_ENV) or None,
+        namespaces=namespaces_by_credential(tokens),
     )
     commands.configure_logging()
     return commands.serve(config)
+
+
+def _token_file(flag: Path | None) -> Path | None:
+    """--token-file, else $MOVIEREC_TOKEN_FILE or its other name $MOVIEREC_TOKENS (not both)."""
+    from server.auth import TOKEN_FILE_ENV, TOKENS_ENV
+
+    if flag is not None:
+        return flag
+    named = {e: os.environ[e] for e in (TOKEN_FILE_ENV, TOKENS_ENV) if os.environ.get(e)}
+    if len(set(named.values())) > 1:
+        raise ValueError(
+            f"{TOKEN_FILE_ENV} and {TOKENS_ENV} name different token files; set one of them"
+        )
+    return Path(next(iter(named.values()))) if named else None
 
 
 def _add_claude_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

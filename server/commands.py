@@ -1,11 +1,11 @@
 """What `movierec serve` and `movierec claude-config` do (their flags are parsed in server.cli).
 
-`serve` binds its HTTP port (when serving HTTP), loads the model bundle once
-and then serves MCP over stdio (default) or streamable HTTP. Whatever stops
-start-up is one line on stderr and an exit status per kind of cause
-(`server.errors`: 2 the bundle, 64 a flag, token or address, 69 the port),
-never a traceback. `claude-config` prints the entry for Claude Desktop's
-config file.
+`serve` binds its HTTP port (when serving HTTP), opens the profile store,
+loads the model bundle once and then serves MCP over stdio (default) or
+streamable HTTP. Whatever stops start-up is one line on stderr and an exit
+status per kind of cause (`server.errors`: 2 the bundle, 64 a flag, token or
+address, 69 the port, 74 the profile store), never a traceback.
+`claude-config` prints the entry for Claude Desktop's config file.
 """
 
 from __future__ import annotations
@@ -15,19 +15,30 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recsys.data.paths import default_model_path
+from recsys.profiles import PROFILES_ENV
 from server.auth import TOKEN_ENV
-from server.errors import StartupError
+from server.errors import EXIT_PROFILES, EXIT_USAGE, StartupError
 from server.limits import Limits
 
 if TYPE_CHECKING:
+    from recsys.profiles import ProfileStore
     from recsys.serving.recommender import Recommender
 
-__all__ = ["MODEL_ENV", "TOKEN_ENV", "ServeConfig", "claude_config", "model_dir", "serve"]
+__all__ = [
+    "MODEL_ENV",
+    "PROFILES_ENV",
+    "TOKEN_ENV",
+    "ServeConfig",
+    "claude_config",
+    "model_dir",
+    "serve",
+]
 
 MODEL_ENV = "MOVIEREC_MODEL"
 log = logging.getLogger("movierec.server")
@@ -48,6 +59,9 @@ class ServeConfig:
     tokens: tuple[str, ...]  # bearer tokens accepted over HTTP; none: loopback only
     limits: Limits = Limits()
     stdio: str = "own"  # "own" (server.stdio) | "sdk" (the SDK's threaded streams, to compare)
+    profiles: str | None = None  # the profile store's path or URL; None: the default place
+    # Credential key (server.fairness.token_key) -> profile namespace; empty: one namespace.
+    namespaces: Mapping[str, str] = field(default_factory=dict)
 
 
 def configure_logging() -> None:
@@ -82,6 +96,22 @@ def load(model: Path) -> Recommender:
         ) from exc
 
 
+def open_profiles(location: str | None) -> ProfileStore:
+    """Open (create or migrate) the profile store; every way this can fail is a StartupError."""
+    from recsys.profiles import ProfileError, StoreError, open_store
+
+    try:
+        store = open_store(location)
+    except StoreError as exc:
+        raise StartupError(f"cannot open the profile store: {exc}", EXIT_PROFILES) from exc
+    except ProfileError as exc:  # the location itself is malformed: a flag to fix
+        raise StartupError(f"--profiles: {exc}", EXIT_USAGE) from exc
+    except OSError as exc:
+        raise StartupError(f"cannot open the profile store: {exc}", EXIT_PROFILES) from exc
+    log.info("profiles in %s", store.location)
+    return store
+
+
 def warm_up(recommender: Recommender) -> None:
     """One throwaway query, so the first caller does not pay for first-call costs."""
     try:
@@ -93,6 +123,7 @@ def warm_up(recommender: Recommender) -> None:
 def serve(config: ServeConfig) -> int:
     started = time.perf_counter()
     sock = None
+    store = None
     try:
         if config.transport == "http":
             from server.auth import check_bind
@@ -100,13 +131,16 @@ def serve(config: ServeConfig) -> int:
 
             check_bind(config.host, config.tokens[0] if config.tokens else None)
             sock = bind_socket(config.host, config.port)
+        store = open_profiles(config.profiles)
         recommender = load(config.model)
         from server.app import build_server
 
-        mcp = build_server(recommender, config.limits)
+        mcp = build_server(recommender, config.limits, store, config.namespaces)
     except StartupError as exc:
         if sock is not None:
             sock.close()
+        if store is not None:
+            store.close()
         print(f"movierec serve: {exc}", file=sys.stderr)
         return exc.exit_code
     warm_up(recommender)
@@ -121,6 +155,8 @@ def serve(config: ServeConfig) -> int:
             transports.run_stdio(mcp, config.stdio)
     except KeyboardInterrupt:
         pass
+    finally:
+        store.close()
     return 0
 
 

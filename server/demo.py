@@ -4,8 +4,10 @@
 
 Starts the server over stdio exactly as an assistant (Claude Desktop, an
 agent) would, lists its tools and resources, reads the model card, calls
-every tool once, shows one bad call answered as a tool error, and prints
-each answer's readable text. Exits non-zero if any step fails.
+the recommendation tools once, rates movies into a profile (in a temporary
+store), recommends from it and forgets it, shows one bad call answered as a
+tool error, and prints each answer's readable text. Exits non-zero if any
+step fails.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,18 +42,34 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("similar_movies", {"movie": "Toy Story", "k": 5, "year_min": 1990}),
     ("search_movies", {"query": "star wars", "k": 5}),
     ("get_movie", {"movie_id": 1}),
+    # A person's profile (kept in a temporary store): rate, recommend from it, forget it.
+    (
+        "rate_movies",
+        {
+            "profile": "demo",
+            "ratings": [
+                {"movie": "Heat 1995", "rating": 5},
+                {"movie": "The Matrix", "rating": "liked"},
+                {"movie": "Titanic 1997", "rating": "disliked"},
+            ],
+            "seen": ["Toy Story"],
+        },
+    ),
+    ("recommend_for_user", {"profile": "demo", "k": 5}),
+    ("forget", {"profile": "demo"}),
     # A mistake an LLM might make: the server answers with a tool error it can act on.
     ("recommend_for_preferences", {"genres": ["scifi", "romcomz"], "k": 5}),
 ]
 
 
-def server_params(model: Path) -> StdioServerParameters:
+def server_params(model: Path, profiles: Path) -> StdioServerParameters:
     script = Path(sys.executable).parent / "movierec"
     if script.is_file():
         command, args = str(script), ["serve"]
     else:
         command, args = sys.executable, ["-m", "server"]
-    return StdioServerParameters(command=command, args=[*args, "--model", str(model)])
+    flags = ["--model", str(model), "--profiles", str(profiles)]
+    return StdioServerParameters(command=command, args=[*args, *flags])
 
 
 def banner(text: str) -> None:
@@ -58,7 +77,12 @@ def banner(text: str) -> None:
 
 
 async def demo(model: Path) -> int:
-    params = server_params(model)
+    with tempfile.TemporaryDirectory() as scratch:  # the demo's profiles are not kept
+        return await _demo(model, Path(scratch) / "profiles.db")
+
+
+async def _demo(model: Path, profiles: Path) -> int:
+    params = server_params(model, profiles)
     print(f"$ {params.command} {' '.join(params.args)}")
     started = time.perf_counter()
     failures = 0

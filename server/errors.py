@@ -7,8 +7,9 @@ while the server keeps serving:
   range): `argument_error` names each bad argument, what it expected and the
   valid argument names;
 - a request the library refuses (`RecommenderError`: unknown user, genre or
-  title, ambiguous title, contradictory filters): its message already says
-  what to do, and is passed on as is;
+  title, ambiguous title, contradictory filters; `ProfileError`: a bad profile
+  name or batch, a missing profile, a database that cannot be written): its
+  message already says what to do, and is passed on as is;
 - anything unexpected: logged to stderr with its traceback, and answered with
   the tool's name and what to try, never the traceback.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
+from recsys.profiles import ProfileError
 from recsys.serving.errors import RecommenderError
 
 log = logging.getLogger("movierec.server")
@@ -34,6 +36,7 @@ log = logging.getLogger("movierec.server")
 EXIT_BUNDLE = 2  # the model bundle is missing or broken
 EXIT_USAGE = 64  # a flag, limit, token or address is not acceptable (sysexits' EX_USAGE)
 EXIT_UNAVAILABLE = 69  # the port is in use or may not be bound (sysexits' EX_UNAVAILABLE)
+EXIT_PROFILES = 74  # the profile store cannot be opened (sysexits' EX_IOERR)
 
 
 class StartupError(Exception):
@@ -44,8 +47,14 @@ class StartupError(Exception):
         self.exit_code = exit_code
 
 
+# Messages quoted per argument: a list argument can hold hundreds of bad items.
+MAX_MESSAGES = 50
+
+
 def _expected(prop: Mapping[str, Any]) -> str:
     """A short phrase for what one JSON-schema property accepts."""
+    if "$ref" in prop:
+        return "an object (its fields are in the tool's input schema)"
     if "anyOf" in prop:
         options = [p for p in prop["anyOf"] if p.get("type") != "null"]
         text = " or ".join(_expected(p) for p in options)
@@ -139,19 +148,25 @@ def argument_error(tool: str, exc: ValidationError, schema: Mapping[str, Any]) -
     for err in exc.errors(include_url=False):
         loc = err.get("loc") or ("arguments",)
         field = str(loc[0])
+        # Inside a list or object argument, each message says where: "ratings[3].rating: ...".
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        prefix = f"{field}{where}: " if where else ""
         if err["type"] == "missing":
-            by_field.setdefault(field, []).append("missing (it is required)")
-            missing = True
+            by_field.setdefault(field, []).append(f"{prefix}missing (it is required)")
+            missing = missing or not where
             continue
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = prefix + err["msg"].removeprefix("Value error, ")
         if msg not in by_field.setdefault(field, []):
             by_field[field].append(msg)
-        given.setdefault(field, err.get("input"))
+        if not where:
+            given.setdefault(field, err.get("input"))
     lines = []
     for field, msgs in by_field.items():
         expected = _expected(props[field]) if field in props else "see below"
         got = f" (got {_shown(given[field])})" if field in given else ""
-        lines.append(f"'{field}'{got}: {'; '.join(msgs)}. Expected {expected}.")
+        more = f"; and {len(msgs) - MAX_MESSAGES} more" if len(msgs) > MAX_MESSAGES else ""
+        shown = "; ".join(msgs[:MAX_MESSAGES]) + more
+        lines.append(f"'{field}'{got}: {shown}. Expected {expected}.")
     text = f"Invalid arguments for {tool}: " + " ".join(lines)
     if missing or any(field not in props for field in by_field):
         text += " " + usage(schema)
@@ -165,7 +180,7 @@ def tool_errors(tool: str, hint: str) -> Iterator[None]:
         yield
     except ToolError:
         raise
-    except RecommenderError as exc:
+    except (RecommenderError, ProfileError) as exc:
         raise ToolError(str(exc)) from exc
     except Exception as exc:
         log.exception("%s failed unexpectedly", tool)

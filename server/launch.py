@@ -39,8 +39,11 @@ def serve_argv(model: Path | str | None = None, *extra: str) -> list[str]:
 def stdio_params(
     model: Path | str | None = None, env: dict[str, str] | None = None
 ) -> StdioServerParameters:
+    """The SDK client passes a child only a few variables (HOME, PATH, ...): the profile
+    store's location is passed on too, so a child keeps its profiles where its parent says."""
     argv = serve_argv(model)
-    return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
+    passed = {k: os.environ[k] for k in ("MOVIEREC_PROFILES",) if k in os.environ}
+    return StdioServerParameters(command=argv[0], args=argv[1:], env={**passed, **(env or {})})
 
 
 # The version the SDK's own client opens a session with.

@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 @dataclass(frozen=True)
 class Limits:
     # Tool arguments (checked on the event loop, so every one is bounded).
-    max_arguments: int = 32  # names a call may carry; the tools take at most 9
+    max_arguments: int = 32  # names a call may carry; the tools take at most 12
     quoted_names: int = 5  # unknown names an error quotes (and looks up close matches for)
     quoted_chars: int = 40  # characters of one quoted name
     # Fair share over HTTP.
@@ -33,6 +33,9 @@ class Limits:
     header_timeout_s: float = 10.0  # from connection (or the end of the last answer) to headers
     body_timeout_s: float = 30.0  # from the headers to the end of the request body
     sse_ping_s: float = 15.0  # comment lines that keep open event streams alive
+    # Answers: clients cap tool output (Claude Code at 25,000 tokens, about 100,000
+    # characters); profile answers cut long lists to their most recent entries to stay under.
+    answer_chars: int = 100_000
     # stdio.
     max_line_bytes: int = 4 * MIB  # one JSON-RPC line
     drain_s: float = 5.0  # at EOF or Ctrl-C: time given to the calls already read

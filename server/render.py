@@ -53,6 +53,7 @@ def movie_text(movie: Movie) -> str:
 
 def user_text(result: UserRecommendations) -> str:
     user = result.user
+    assert user is not None  # a profile's answer is server.profile_render.person_text
     who = ", ".join(str(x) for x in (user.gender, user.age, user.occupation) if x)
     favourites = ", ".join(user.favourite_genres) or "none"
     head = (

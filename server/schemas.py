@@ -76,6 +76,13 @@ UserIdArg = Annotated[
     BeforeValidator(_no_bool),
     Field(description="A user id from the training data (see the model card for the range)."),
 ]
+OptionalUserIdArg = Annotated[
+    Annotated[int, BeforeValidator(_no_bool)] | None,
+    Field(
+        description="A user id from the training data (range in the model card); or give "
+        "profile instead."
+    ),
+]
 GenresFilterArg = Annotated[
     GenreList | None,
     Field(
@@ -187,8 +194,30 @@ class Interpreted(_Out):
     ignored: list[str] = Field(description="Each input that was not used, and why.")
 
 
+class ProfileUsed(_Out):
+    """A person's stored profile as one recommendation read it (recommend_for_user(profile=))."""
+
+    name: str
+    n_ratings: int = Field(description="Ratings read, oldest first, as a known user's history.")
+    n_seen: int = Field(description="Movies seen without a rating: left out, not read.")
+    favourite_genres: list[str] = Field(description="Derived from the ratings.")
+    stated_genres: list[str] = Field(description="liked_genres given with this call.")
+    age_bucket: str | None
+    gender: str | None
+    occupation: str | None
+    ignored: list[str] = Field(description="Each input that was not used, and why.")
+    unmapped: int = Field(
+        default=0,
+        description="Entries this server could not read: the profile was made with another "
+        "dataset and no movie here has their title and year (get_profile lists them).",
+    )
+
+
 class UserRecommendations(_Out):
-    user: User
+    user: User | None = Field(default=None, description="The dataset user, asked by user_id.")
+    profile: ProfileUsed | None = Field(
+        default=None, description="The person's profile, asked by profile."
+    )
     items: list[Item]
     note: str | None = Field(description="Set when filters left fewer than k movies.")
 

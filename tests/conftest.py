@@ -51,7 +51,7 @@ from mcp_types import CallToolResult
 from recsys.data.dataset import Dataset
 from recsys.data.synthetic import synthetic_dataset
 from recsys.training.config import TrainConfig
-from server.launch import http_client, http_server, stdio_params
+from server.launch import WireClient, http_client, http_server, stdio_params
 
 if TYPE_CHECKING:
     from recsys.model.towers import TrainedModel
@@ -168,6 +168,24 @@ def tiny_dataset(tmp_path: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_profiles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every server the tests start keeps its profiles in this session's own file, never in
+    the user's data directory (also those started without MOVIEREC_ variables: the default
+    place is under XDG_DATA_HOME); a test that needs a store of its own passes --profiles."""
+    root = tmp_path_factory.mktemp("profiles")
+    path = root / "profiles.db"
+    changed = {"MOVIEREC_PROFILES": str(path), "XDG_DATA_HOME": str(root / "data-home")}
+    before = {k: os.environ.get(k) for k in changed}
+    os.environ.update(changed)
+    yield path
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
 def training_process() -> None:
     """What an entry point sets before training (`recsys.training.process.configure`):
     deterministic kernels, so a seed gives the same model every time. One thread: the
@@ -271,6 +289,29 @@ class Session:
 
 def text_of(result: CallToolResult) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+# Bare JSON-RPC lines (server.launch.WireClient): answers are plain dicts.
+
+
+def wire_text(result: dict[str, Any]) -> str:
+    return "".join(block.get("text", "") for block in result["content"])
+
+
+def wire_ok(client: WireClient, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The structured answer of a call that must succeed (and carry a readable text)."""
+    result = client.call_tool(tool, arguments)
+    assert not result.get("isError"), f"{tool}({arguments}) failed: {wire_text(result)}"
+    assert wire_text(result).strip()
+    structured: dict[str, Any] = result["structuredContent"]
+    return structured
+
+
+def wire_error(client: WireClient, tool: str, arguments: dict[str, Any]) -> str:
+    """The text of a call that must be answered with a tool error."""
+    result = client.call_tool(tool, arguments)
+    assert result.get("isError"), f"{tool}({arguments}) should fail: {wire_text(result)}"
+    return wire_text(result)
 
 
 @contextmanager

@@ -29,12 +29,22 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow  # every test starts a server process or needs the small model
 
+# Tool name -> (read-only, destructive) as its annotations must say.
 TOOLS = {
-    "recommend_for_user",
-    "recommend_for_preferences",
-    "similar_movies",
-    "search_movies",
-    "get_movie",
+    "recommend_for_user": (True, False),
+    "recommend_for_preferences": (True, False),
+    "similar_movies": (True, False),
+    "search_movies": (True, False),
+    "get_movie": (True, False),
+    "recommend_for_group": (True, False),
+    "get_profile": (True, False),
+    "list_profiles": (True, False),
+    "export_profile": (True, False),
+    "rate_movies": (False, False),
+    "watchlist_add": (False, False),
+    "watchlist_remove": (False, True),
+    "forget": (False, True),
+    "import_profile": (False, True),
 }
 VALID_CALL = ("get_movie", {"movie_id": MATRIX})
 
@@ -57,11 +67,14 @@ def check_items(items: list[dict[str, Any]], k: int) -> None:
 
 def test_tools_list_shows_annotations_and_schemas(mcp: Session) -> None:
     tools = {t.name: t for t in mcp.run(mcp.client.list_tools).tools}
-    assert set(tools) == TOOLS
+    assert set(tools) == set(TOOLS)
     for tool in tools.values():
         assert tool.annotations is not None
-        assert tool.annotations.read_only_hint is True
-        assert tool.annotations.idempotent_hint is True
+        read_only, destructive = TOOLS[tool.name]
+        assert tool.annotations.read_only_hint is read_only, tool.name
+        assert tool.annotations.destructive_hint is destructive, tool.name
+        assert tool.annotations.idempotent_hint is (tool.name != "rate_movies"), tool.name
+        assert tool.annotations.open_world_hint is False
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
         assert tool.description and len(tool.description) > 40
         assert tool.input_schema["additionalProperties"] is False
@@ -245,7 +258,9 @@ BAD_INPUTS = [
     ("recommend_for_user", {"user_id": 7, "exclude_genres": ["westrn"]}, ["Western"]),
     ("recommend_for_user", {"user_id": 7, "year_min": 2000, "year_max": 1990}, ["year_min"]),
     ("recommend_for_user", {"user_id": 7, "year_min": 1200}, ["year_min", "1870"]),
-    ("recommend_for_user", {}, ["user_id", "required"]),
+    ("recommend_for_user", {}, ["user_id", "profile", "not neither"]),
+    ("recommend_for_user", {"user_id": 7, "profile": "ann"}, ["user_id", "profile", "not both"]),
+    ("recommend_for_user", {"user_id": 7, "age": 30}, ["go with profile only"]),
     ("recommend_for_preferences", {"genres": ["Drama"], "age": 0}, ["age", "1-120"]),
     ("recommend_for_preferences", {"genres": ["Drama"], "age": 121}, ["age", "1-120"]),
     ("recommend_for_preferences", {"genres": []}, ["genres"]),
