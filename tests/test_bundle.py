@@ -105,7 +105,16 @@ def test_bundle_is_served_with_numpy(small_bundle: Path, small_model: TrainedMod
 
 @pytest.mark.slow  # on the small model
 @pytest.mark.parametrize(
-    "name", ["index.ann", "weights.pt", "user_tower.npz", "movies.csv", "users.csv"]
+    "name",
+    [
+        "index.ann",
+        "weights.pt",
+        "user_tower.npz",
+        "movies.csv",
+        "users.csv",
+        "neighbours.npz",
+        "likes.npz",
+    ],
 )
 def test_flipped_byte_is_named(bundle_copy: Path, name: str) -> None:
     path = bundle_copy / name
@@ -198,17 +207,6 @@ def test_ranking_artifacts_round_trip(small_bundle: Path, small_model: TrainedMo
     manifest = load_bundle(small_bundle).manifest
     assert {"neighbours.npz", "likes.npz"} <= set(manifest["files"])
     assert {"neighbours.npz", "likes.npz"} <= set(manifest["model"]["files"])
-
-
-@pytest.mark.slow  # on the small model
-@pytest.mark.parametrize("name", ["neighbours.npz", "likes.npz"])
-def test_a_changed_ranking_artifact_is_refused(bundle_copy: Path, name: str) -> None:
-    path = bundle_copy / name
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=rf"{name}.*sha256"):
-        load_bundle(bundle_copy)
 
 
 def rewrite_npz(bundle: Path, name: str, change: Callable[[dict], None]) -> None:

@@ -143,10 +143,16 @@ def genre_group(raw: str) -> tuple[str, ...] | None:
     return GENRE_GROUP_ALIASES.get(_key(raw))
 
 
+def meant_genres(raw: str) -> tuple[str, ...] | None:
+    """For a word naming a kind of film MovieLens does not record ("superhero"), the genres
+    closest in meaning; None for any other word."""
+    return NOT_A_GENRE.get(_key(raw))
+
+
 def closest_genres(raw: str, n: int = 3) -> list[str]:
     """Best guesses for a genre that is not one, for error messages: close in meaning for the
     words in `NOT_A_GENRE`, else close in spelling."""
-    meant = NOT_A_GENRE.get(_key(raw))
+    meant = meant_genres(raw)
     if meant is not None:
         return list(meant[:n])
     names = {g.lower(): g for g in GENRES} | dict(_GENRE_ALIASES)

@@ -33,6 +33,11 @@ class CatalogueFacts:
     def n_movies(self) -> int:
         return len(self.counts)
 
+    def check_fits(self, n_movies: int) -> None:
+        """Refuse a model whose catalogue is not the one these facts describe."""
+        if n_movies != self.n_movies:
+            raise ValueError(f"catalogue facts for {self.n_movies} movies, a model of {n_movies}")
+
     def columns(self, genres: Sequence[str]) -> list[int]:
         return [self.genres.index(g) for g in genres]
 

@@ -50,10 +50,7 @@ class PreferenceRanker:
     """Ranks requests for one model; build once per model (it computes the variety bans)."""
 
     def __init__(self, model: QueryModel, artifacts: RankingArtifacts, facts: CatalogueFacts):
-        if facts.n_movies != model.features.n_movies:
-            raise ValueError(
-                f"catalogue facts for {facts.n_movies} movies, a model of {model.features.n_movies}"
-            )
+        facts.check_fits(model.features.n_movies)
         self.model = model
         self.artifacts = artifacts
         self.facts = facts

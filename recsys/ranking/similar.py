@@ -29,10 +29,7 @@ class SimilarRanker:
     """Similar movies for one model; build once per model."""
 
     def __init__(self, model: QueryModel, artifacts: RankingArtifacts, facts: CatalogueFacts):
-        if facts.n_movies != model.features.n_movies:
-            raise ValueError(
-                f"catalogue facts for {facts.n_movies} movies, a model of {model.features.n_movies}"
-            )
+        facts.check_fits(model.features.n_movies)
         self.artifacts = artifacts
         self.facts = facts
         self.content = Content.of(facts, model.tower_directions)
