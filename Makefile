@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_index.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_profiles_store.py
+	$(BIN)/python bench/bench_profiles.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
