@@ -96,6 +96,10 @@ Personal movie recommendations from a two-tower model trained on MovieLens ratin
   liked): recommend_for_preferences. Prefer this for new people.
 - "More like <movie>": similar_movies. Titles are matched loosely; ids are exact.
 - Looking a title up: search_movies, then get_movie for its details.
+- Remembering a person across conversations (when they agree, under a name they choose):
+  rate_movies(profile=...) stores what they rated or saw; recommend_for_user(profile=...)
+  recommends from it; recommend_for_group for several people watching together; get_profile,
+  watchlist_add/remove, export_profile/import_profile; forget deletes, when they ask.
 All list tools take k (1-100) and the filters genres (ANY of), exclude_genres, year_min, year_max,
 applied before the cut to k. Valid genre names: resource movierec://genres; the model's dataset,
 size and evaluation: resource movierec://model."""

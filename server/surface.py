@@ -173,10 +173,11 @@ def register_surface(mcp: MCPServer, rec: Recommender, service: ProfileService |
                 )
             after = f"rate_movies with profile {json.dumps(name)}"
         else:
-            args = [f"genres [{json.dumps(mood or 'Drama')}]"]
+            args = [f"genres [{json.dumps(mood)}]" if mood else "the genres I name"]
             args += [f"occupation {json.dumps(job)}"] if job else []
             args += [f"liked_movies [{json.dumps(liked)}]"] if liked else []
-            ask = f"Call recommend_for_preferences with {' and '.join(args)} and k 5."
+            ask = "" if mood else "First ask me for two or three genres I like. "
+            ask += f"Call recommend_for_preferences with {' and '.join(args)} and k 5."
             after = "rate_movies with a profile name I choose"
         return (
             "Suggest a movie for me to watch tonight. "

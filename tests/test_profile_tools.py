@@ -188,6 +188,9 @@ def test_templates_prompts_and_completions(served: tuple[Session, str]) -> None:
     assert '"Sci-Fi"' in night.content.text
     solo = s.run(s.client.get_prompt, "what_to_watch", {"profile": "ann", "occupation": "nurse"})
     assert 'recommend_for_user with profile "ann"' in solo.messages[0].content.text
+    new = s.run(s.client.get_prompt, "what_to_watch", {"liked_movie": "Heat"}).messages[0]
+    assert "First ask me for two or three genres" in new.content.text
+    assert 'liked_movies ["Heat"]' in new.content.text
 
     def complete(ref: Any, name: str, value: str) -> list[str]:
         found = s.run(s.client.complete, ref, {"name": name, "value": value})
