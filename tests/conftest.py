@@ -258,6 +258,18 @@ def seen_by(small_dataset: Dataset) -> Callable[[int], set[int]]:
     return seen
 
 
+def raw_lift(ratings: Any, a: int, b: int) -> tuple[float, int]:
+    """lift(a -> b) and co-likers of two movie ids, counted here from a ratings frame (a like:
+    4 stars or more; users: everyone who rated), not by the code that writes reasons."""
+    likes = ratings[ratings["rating"] >= 4]
+    fans_a = set(likes.loc[likes["movie_id"] == a, "user_id"])
+    fans_b = set(likes.loc[likes["movie_id"] == b, "user_id"])
+    if not fans_a or not fans_b:
+        return 0.0, 0
+    co = len(fans_a & fans_b)
+    return co * ratings["user_id"].nunique() / (len(fans_a) * len(fans_b)), co
+
+
 # --------------------------------------------------------------------------- MCP sessions
 
 

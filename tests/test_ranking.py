@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import raw_lift
 
 from recsys.data.dataset import Dataset
 from recsys.data.synthetic import franchise_members, planted_genres, synthetic_dataset
@@ -126,17 +126,6 @@ def test_liked_movies_given_make_answers_no_worse(
             out.append(len(rest & set(ranker.rank(request).items.tolist())) / 10)
     assert len(without) > 100
     assert np.mean(with_liked) >= np.mean(without)
-
-
-def raw_lift(ratings: pd.DataFrame, a: int, b: int) -> tuple[float, int]:
-    """lift(a -> b) and co-likers, from the raw ratings (movie ids)."""
-    likes = ratings[ratings["rating"] >= 4]
-    fans_a = set(likes.loc[likes["movie_id"] == a, "user_id"])
-    fans_b = set(likes.loc[likes["movie_id"] == b, "user_id"])
-    if not fans_a or not fans_b:
-        return 0.0, 0
-    co = len(fans_a & fans_b)
-    return co * ratings["user_id"].nunique() / (len(fans_a) * len(fans_b)), co
 
 
 def test_every_because_you_liked_reason_is_a_true_co_like_link(

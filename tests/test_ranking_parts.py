@@ -24,7 +24,14 @@ from recsys.ranking.calibration import (
     reliability,
     similarity_chance,
 )
-from recsys.ranking.colikes import build_likes, co_counts, co_likers, lifts, rating_rows
+from recsys.ranking.colikes import (
+    best_links,
+    build_likes,
+    co_counts,
+    co_likers,
+    lifts,
+    rating_rows,
+)
 from recsys.ranking.facts import catalogue_facts
 from recsys.ranking.neighbours import Content, top_neighbours
 from recsys.ranking.selection import Caps, capped_top, with_coverage
@@ -96,22 +103,27 @@ def test_the_like_index_counts_lifts_alike_in_both_forms(fs: FeatureSpace) -> No
     assert exact.n_users == partners.n_users == rated_users
     co_all = x.T @ x
     likers = x.sum(axis=0)
-    checked = 0
-    for y in range(fs.n_movies):
-        xs = np.array([m for m in range(fs.n_movies) if m != y])
-        co = co_likers(exact, xs, y)
-        np.testing.assert_array_equal(co, co_all[xs, y])
-        lift = lifts(exact, xs, y, co)
-        want = np.where(
-            likers[xs] * likers[y] > 0,
-            co_all[xs, y] * rated_users / np.maximum(likers[xs] * likers[y], 1),
-            0,
-        )
-        np.testing.assert_allclose(lift, want)
-        qualifies = (co >= 5) & (lift >= 1.5)
-        # The partner form knows exactly the pairs that can be cited.
-        np.testing.assert_array_equal(co_likers(partners, xs[qualifies], y), co[qualifies])
-        checked += int(qualifies.sum())
+    movies = np.arange(fs.n_movies)
+    co = co_likers(exact, movies, movies)
+    np.testing.assert_array_equal(co, co_all)
+    lift = lifts(exact, movies, movies, co)
+    den = likers[:, None] * likers[None, :]
+    np.testing.assert_allclose(
+        lift, np.where(den > 0, co_all * rated_users / np.maximum(den, 1), 0)
+    )
+    qualifies = (co >= 5) & (lift >= 1.5)
+    np.fill_diagonal(qualifies, False)
+    # The partner form knows exactly the pairs that can be cited.
+    np.testing.assert_array_equal(co_likers(partners, movies, movies)[qualifies], co[qualifies])
+    checked = int(qualifies.sum())
+    # The best link per pick: the highest qualifying lift, never the pick itself.
+    liked = np.array([3, 10, 25, 40, 41])
+    for pick, link in zip(movies.tolist(), best_links(exact, liked, movies), strict=True):
+        ok = [x for x in liked.tolist() if x != pick and qualifies[x, pick]]
+        if not ok:
+            assert link is None
+        else:
+            assert link is not None and link[0] == max(ok, key=lambda x: lift[x, pick])
     assert checked > 20
 
 

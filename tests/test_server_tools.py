@@ -140,7 +140,8 @@ def test_recommend_for_user_exclude_seen_false_may_return_seen(
     "tool,base",
     [
         ("recommend_for_user", {"user_id": 11}),
-        ("recommend_for_preferences", {"genres": ["Drama"]}),
+        # The stated genres are a filter of their own: three, so the others leave k movies.
+        ("recommend_for_preferences", {"genres": ["Comedy", "Crime", "Horror"]}),
         ("similar_movies", {"movie": MATRIX}),
         ("search_movies", {"query": "synthetic movie"}),
     ],

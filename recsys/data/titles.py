@@ -40,11 +40,15 @@ def fold(text: str) -> str:
     return stripped.casefold().replace("’", "'").replace("`", "'").replace("&", " and ")
 
 
+_ELISION = re.compile(r"\b([ld])'")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def normalise(text: str) -> str:
     """Search key of already-folded text: words only, single spaces."""
-    text = re.sub(r"\b([ld])'", r"\1 ", text)  # "l'avventura" -> "l avventura"
+    text = _ELISION.sub(r"\1 ", text)  # "l'avventura" -> "l avventura"
     text = text.replace("'", "")  # "schindler's" -> "schindlers"
-    return " ".join(_ROMAN.get(t, t) for t in re.sub(r"[\W_]+", " ", text).split())
+    return " ".join(_ROMAN.get(t, t) for t in _NOT_WORD.sub(" ", text).split())
 
 
 def split_title(raw: str) -> tuple[list[str], int | None]:

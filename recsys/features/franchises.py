@@ -114,7 +114,11 @@ def main_title(raw: str) -> str:
 
 def bare_title(text: str) -> str:
     """The normalised key of a (main) title without its article, leading or moved back."""
-    f = fold(text).strip()
+    return _bare(fold(text).strip())
+
+
+def _bare(f: str) -> str:
+    """`bare_title` of already folded text (folding twice changes nothing, but costs)."""
     m = _END_ARTICLE_WIDE.match(f)
     if m:
         f = m.group("rest")
@@ -127,13 +131,17 @@ def bare_title(text: str) -> str:
 
 def series_keys(raw: str) -> tuple[set[str], bool]:
     """(series keys of a title, whether it carries a sequel or series marker)."""
-    f = fold(main_title(raw)).strip()
+    return _series_keys(fold(main_title(raw)).strip())
+
+
+def _series_keys(f: str) -> tuple[set[str], bool]:
+    """`series_keys` of a folded main title."""
     keys: set[str] = set()
     marker = False
     m = _END_ARTICLE.match(f)  # "Godfather: Part II, The"
     if m:
         f = m.group("rest")
-    base = bare_title(f)
+    base = _bare(f)
     t = _TRAIL_NUM.match(base)
     if t:
         keys.add(t.group("base"))
@@ -142,7 +150,7 @@ def series_keys(raw: str) -> tuple[set[str], bool]:
         keys.add(base)
     for sep in (":", " - "):
         if sep in f:
-            pre = bare_title(f.split(sep)[0])
+            pre = _bare(f.split(sep)[0].strip())
             t = _TRAIL_NUM.match(pre)
             if t:
                 pre = t.group("base")
@@ -150,7 +158,7 @@ def series_keys(raw: str) -> tuple[set[str], bool]:
                 keys.add(pre)
                 marker = True
     if " and the " in f:
-        pre = bare_title(f.split(" and the ")[0])
+        pre = _bare(f.split(" and the ")[0].strip())
         if len(pre.split()) >= 2:
             keys.add(pre)
             marker = True
@@ -160,15 +168,16 @@ def series_keys(raw: str) -> tuple[set[str], bool]:
 def franchise_groups(titles: Sequence[str], hand: bool = True) -> Franchises:
     """The franchise groups of a catalogue's MovieLens titles (row i = dense index i)."""
     n = len(titles)
+    folded = [fold(main_title(str(t))).strip() for t in titles]
     by_key: dict[str, list[int]] = defaultdict(list)
     marked = np.zeros(n, dtype=bool)
     bare: list[str | None] = [None] * n
     excluded = [str(t).strip() in EXCLUDE for t in titles]
-    for i, raw in enumerate(titles):
+    for i, f in enumerate(folded):
         if excluded[i]:
             continue
-        keys, marked[i] = series_keys(str(raw))
-        bare[i] = bare_title(main_title(str(raw)))
+        keys, marked[i] = _series_keys(f)
+        bare[i] = _bare(f)
         for k in keys:
             by_key[k].append(i)
     parent = np.arange(n)
@@ -190,7 +199,7 @@ def franchise_groups(titles: Sequence[str], hand: bool = True) -> Franchises:
                 if (marked[a] or marked[b]) and bare[a] != bare[b]:
                     union(a, b)
     if hand:
-        _join_hand_checked(titles, excluded, union)
+        _join_hand_checked(folded, excluded, union)
     roots: dict[int, list[int]] = defaultdict(list)
     for i in range(n):
         roots[find(i)].append(i)
@@ -201,17 +210,21 @@ def franchise_groups(titles: Sequence[str], hand: bool = True) -> Franchises:
     return Franchises(group=group, members=members_out)
 
 
-def _join_hand_checked(titles: Sequence[str], excluded: list[bool], union: _Union) -> None:
-    folded = [fold(main_title(str(t))).strip() for t in titles]
+# Every hand-checked pattern at once: titles matching none (nearly all) are passed over fast.
+_ANY_HAND = re.compile("|".join(f"(?:{p})" for patterns in HAND.values() for p in patterns))
+_END_ARTICLE_CUT = re.compile(r",\s*(the|a|an)$")
+_HAND = [re.compile("|".join(f"(?:{p})" for p in patterns)) for patterns in HAND.values()]
+
+
+def _join_hand_checked(folded: list[str], excluded: list[bool], union: _Union) -> None:
     # Also the article-stripped form: "Empire Strikes Back, The" -> "empire strikes back".
-    unarticled = [re.sub(r",\s*(the|a|an)$", "", f) for f in folded]
-    for patterns in HAND.values():
-        compiled = [re.compile(p) for p in patterns]
-        members = [
-            i
-            for i in range(len(titles))
-            if not excluded[i]
-            and any(p.search(folded[i]) or p.search(unarticled[i]) for p in compiled)
-        ]
+    forms = [(f, _END_ARTICLE_CUT.sub("", f)) for f in folded]
+    candidates = [
+        i
+        for i, pair in enumerate(forms)
+        if not excluded[i] and any(_ANY_HAND.search(x) for x in pair)
+    ]
+    for pattern in _HAND:
+        members = [i for i in candidates if any(pattern.search(x) for x in forms[i])]
         for a in members[1:]:
             union(members[0], a)

@@ -4,7 +4,7 @@ Vm = [trained part x, item-item part Q_m, norm coordinate], unit length, so
 the score is still one dot product that Annoy serves. A user's vector weighs
 each part after dividing it by the spread of its scores over the catalogue,
 so it ranks movies like share * z(trained score) + (1 - share) * z(item-item
-score). `similarity_directions` gives movie-to-movie similarity its own mix.
+score). `similarity_directions` gave movie-to-movie similarity its own mix before #13.
 """
 
 from __future__ import annotations
@@ -42,12 +42,6 @@ class ItemBlend:
         )
 
 
-def movie_directions(embeddings: np.ndarray) -> np.ndarray:
-    """Unit directions of movie embeddings without the norm coordinate (the last one),
-    which says how broadly a movie is liked, not what it is like."""
-    return unit_rows(embeddings[:, :-1]).astype(np.float32)
-
-
 def join_movies(tower_movies: np.ndarray, item_output: np.ndarray) -> np.ndarray:
     """Vm with both parts: the trained tower's (unit, norm coordinate last) and Q's rows.
 
@@ -67,8 +61,9 @@ def join_movies(tower_movies: np.ndarray, item_output: np.ndarray) -> np.ndarray
     return with_norm_coordinate(np.concatenate([x, q], axis=1).astype(np.float32))
 
 
-# How much the item-item part counts in similar-movie searches, as a length
-# relative to the trained part's. At 1 (the index's own balance) same-era hits
+# Similar movies before issue #13 (now ranked by recsys.ranking.similar, kept here for
+# comparisons in bench/): how much the item-item part counts, as a length relative to the
+# trained part's. At 1 (the index's own balance) same-era hits
 # crowded in (Toy Story: Eraser, Broken Arrow, Down Periscope; The Godfather:
 # Stigmata); at 0.25 the lists keep the trained space's sense and gain what
 # co-liking adds (Toy Story: Toy Story 2, The Mask, Babe, A Bug's Life; The

@@ -134,43 +134,70 @@ def _partners(
     return partners, co_out
 
 
-def co_likers(likes: Likes, xs: np.ndarray, y: int) -> np.ndarray:
-    """int64 (len(xs),): users who liked both each x and y (0 where unknown in partner form)."""
+def co_likers(likes: Likes, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """int64 (len(xs), len(ys)): users who liked both x and y (0 where the partner form does
+    not know the pair, which then does not pass the criterion)."""
     xs = np.asarray(xs, dtype=np.int64)
-    if likes.exact:
-        mark = np.zeros(max(likes.n_users, 1), dtype=bool)
-        mark[likes.users[likes.indptr[y] : likes.indptr[y + 1]]] = True
-        rows = Rows(likes.indptr, likes.users.astype(np.int64))
-        owner, users = rows.expand(xs)
-        return np.bincount(owner, weights=mark[users], minlength=len(xs)).astype(np.int64)
-    out = np.zeros(len(xs), dtype=np.int64)
-    for r, x in enumerate(xs.tolist()):
-        for a, b in ((x, y), (y, x)):  # lift is symmetric: either row may hold the pair
-            hit = np.flatnonzero(likes.partners[a] == b)
-            if len(hit):
-                out[r] = int(likes.partner_likes[a, hit[0]])
-                break
+    ys = np.asarray(ys, dtype=np.int64)
+    out = np.zeros((len(xs), len(ys)), dtype=np.int64)
+    if not len(xs) or not len(ys):
+        return out
+    if not likes.exact:
+        for r, x in enumerate(xs.tolist()):
+            for c, y in enumerate(ys.tolist()):
+                out[r, c] = _partner_count(likes, x, y)
+        return out
+    rows = Rows(likes.indptr, likes.users.astype(np.int64))
+    fans = np.zeros((max(likes.n_users, 1), len(ys)), dtype=bool)
+    owner, users = rows.expand(ys)
+    fans[users, owner] = True
+    # A block of liked movies at a time: their likers x the picks stay under PAIRS_PER_CHUNK.
+    sizes = likes.likers[xs].astype(np.int64) * len(ys)
+    lo = 0
+    while lo < len(xs):
+        hi = lo + max(1, int(np.searchsorted(np.cumsum(sizes[lo:]), PAIRS_PER_CHUNK, "right")))
+        owner, users = rows.expand(xs[lo:hi])
+        if len(users):
+            # Segments are contiguous per liked movie: sum each non-empty one.
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            sums = np.add.reduceat(fans[users].astype(np.int64), starts, axis=0)
+            out[lo + owner[starts]] = sums
+        lo = hi
     return out
 
 
-def lifts(likes: Likes, xs: np.ndarray, y: int, co: np.ndarray) -> np.ndarray:
-    """float64 (len(xs),): lift(x -> y) from the co-likers `co`."""
-    xs = np.asarray(xs, dtype=np.int64)
-    den = likes.likers[xs].astype(np.float64) * float(likes.likers[y])
-    return np.where(den > 0, co * likes.n_users / np.maximum(den, 1.0), 0.0)
+def _partner_count(likes: Likes, x: int, y: int) -> int:
+    for a, b in ((x, y), (y, x)):  # lift is symmetric: either row may hold the pair
+        hit = np.flatnonzero(likes.partners[a] == b)
+        if len(hit):
+            return int(likes.partner_likes[a, hit[0]])
+    return 0
 
 
-def best_link(likes: Likes, liked: np.ndarray, y: int) -> tuple[int, float, int] | None:
-    """(liked movie, lift, co-likers) of the liked movie (other than y) with the highest lift
-    to y passing the criterion (lift >= LIFT_MIN, co-likers >= CO_LIKERS_MIN); None if none.
-    Ties go to the movie given first."""
-    xs = np.asarray([x for x in np.asarray(liked).tolist() if x != y], dtype=np.int64)
-    if not len(xs):
-        return None
-    co = co_likers(likes, xs, y)
-    lift = lifts(likes, xs, y, co)
-    ok = (co >= CO_LIKERS_MIN) & (lift >= LIFT_MIN)
-    if not ok.any():
-        return None
-    best = int(np.argmax(np.where(ok, lift, -np.inf)))
-    return int(xs[best]), float(lift[best]), int(co[best])
+def lifts(likes: Likes, xs: np.ndarray, ys: np.ndarray, co: np.ndarray) -> np.ndarray:
+    """float64 (len(xs), len(ys)): lift(x -> y) from the co-likers `co`."""
+    den = likes.likers[np.asarray(xs, np.int64)][:, None].astype(np.float64) * likes.likers[
+        np.asarray(ys, np.int64)
+    ][None, :].astype(np.float64)
+    out: np.ndarray = np.where(den > 0, co * likes.n_users / np.maximum(den, 1.0), 0.0)
+    return out
+
+
+def best_links(
+    likes: Likes, liked: np.ndarray, picks: np.ndarray
+) -> list[tuple[int, float, int] | None]:
+    """Per pick, (liked movie, lift, co-likers) of the liked movie (never the pick itself)
+    with the highest lift to it among those passing the criterion (lift >= LIFT_MIN,
+    co-likers >= CO_LIKERS_MIN); None where none passes. Ties go to the movie given first."""
+    xs = np.asarray(liked, dtype=np.int64)
+    ys = np.asarray(picks, dtype=np.int64)
+    if not len(xs) or not len(ys):
+        return [None] * len(ys)
+    co = co_likers(likes, xs, ys)
+    lift = lifts(likes, xs, ys, co)
+    ok = (co >= CO_LIKERS_MIN) & (lift >= LIFT_MIN) & (xs[:, None] != ys[None, :])
+    best = np.argmax(np.where(ok, lift, -np.inf), axis=0)
+    return [
+        (int(xs[b]), float(lift[b, c]), int(co[b, c])) if ok[b, c] else None
+        for c, b in enumerate(best.tolist())
+    ]

@@ -12,18 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.model.artifacts import Likes
-from recsys.ranking.colikes import best_link
+from recsys.ranking.colikes import best_links
 from recsys.ranking.requests import Reason
 from recsys.ranking.weights import TERMS
 
 
-def linked(likes: Likes, liked: np.ndarray, pick: int) -> Reason | None:
-    """The co-like link from a liked movie to `pick`, when one passes the criterion."""
-    link = best_link(likes, liked, pick)
-    if link is None:
-        return None
-    x, lift, co = link
-    return Reason("liked", liked=x, lift=lift, co_likers=co)
+def links(likes: Likes, liked: np.ndarray, picks: list[int] | np.ndarray) -> list[Reason | None]:
+    """Per pick, the co-like link from a liked movie to it, where one passes the criterion."""
+    return [
+        None if link is None else Reason("liked", liked=link[0], lift=link[1], co_likers=link[2])
+        for link in best_links(likes, liked, np.asarray(picks, dtype=np.int64))
+    ]
 
 
 def preference_reasons(
@@ -40,8 +39,7 @@ def preference_reasons(
     pool = terms[allowed] if allowed.any() else terms
     above = (terms[picks] - pool.mean(axis=0)) * weights
     out = []
-    for r, j in enumerate(picks):
-        link = linked(likes, liked, j) if len(liked) else None
+    for r, link in enumerate(links(likes, liked, picks)):
         if link is not None:
             out.append(link)
             continue

@@ -16,7 +16,7 @@ from recsys.model.query_model import QueryModel
 from recsys.ranking.calibration import similarity_chance
 from recsys.ranking.facts import CatalogueFacts
 from recsys.ranking.neighbours import Content
-from recsys.ranking.reasons import linked
+from recsys.ranking.reasons import links
 from recsys.ranking.requests import Reason, SimilarRanked
 from recsys.ranking.selection import Caps, capped_top
 
@@ -63,9 +63,10 @@ class SimilarRanker:
         )
         in_stored = set(stored.tolist())
         reasons = tuple(
-            linked(self.artifacts.likes, np.array([anchor]), j)
-            or Reason("blend" if j in in_stored else "content")
-            for j in picks
+            link or Reason("blend" if j in in_stored else "content")
+            for j, link in zip(
+                picks, links(self.artifacts.likes, np.array([anchor]), picks), strict=True
+            )
         )
         return SimilarRanked(
             anchor=anchor,

@@ -22,7 +22,7 @@ from recsys.serving.errors import (
 from recsys.serving.inputs import is_int
 from recsys.serving.results import MovieInfo
 from recsys.serving.titles import TitleIndex
-from recsys.serving.wording import names
+from recsys.serving.wording import either
 
 
 def _label(info: MovieInfo) -> str:
@@ -112,7 +112,9 @@ class Catalogue:
             group = vocab.genre_group(str(raw))
             if group is None or any(g not in self.genre_col for g in group):
                 close = [g for g in vocab.closest_genres(str(raw)) if g in self.genre_col]
-                hint = f" Did you mean {names(close)}?" if close else ""
+                hint = f" Did you mean {either(close)}?" if close else ""
+                if close and vocab.meant_genres(str(raw)):
+                    hint = f" MovieLens records no such genre; closest in meaning: {either(close)}."
                 where = f"{argument}: " if argument else ""
                 raise UnknownGenreError(
                     f"{where}Unknown genre {raw!r}.{hint} Valid genres: {', '.join(self.genres)}."
@@ -164,5 +166,13 @@ class Catalogue:
         hint = f" Closest titles: {near}." if near else ""
         raise MovieNotFoundError(
             f"No movie titled {text!r} in this model's catalogue.{hint} "
-            "Use search_movies to look titles up, then pass the movie id."
+            f"{self.until()}Use search_movies to look titles up, then pass the movie id."
         )
+
+    def until(self) -> str:
+        """Where the catalogue ends in time, for "not found" answers ("" when no year is known)."""
+        known = self.years[self.years >= 0]
+        if not len(known):
+            return ""
+        last = int(known.max())
+        return f"The catalogue's movies go up to {last}: a film from after {last} is not in it. "

@@ -1,11 +1,14 @@
 """The Recommender: the use cases the MCP server offers, over one verified model bundle.
 
-Known users are answered from their training history, new users from stated
-genres / demographics / liked movies, and movie-to-movie similarity from the
-movie embeddings. Every list is ranked by the model score (cosine of the two
-towers' unit vectors / temperature) and filtered before the cut to k, so a
-filter never leaves a list short while matching movies remain. Errors are
-`RecommenderError`s whose message tells the caller (often an LLM) what to do.
+Known users are answered from their training history (the model score, the
+cosine of the two towers' unit vectors); new users from stated genres,
+demographics, liked, disliked and excluded movies through
+`recsys.ranking.PreferenceRanker` (the stated genres are its filter); similar
+movies through `recsys.ranking.SimilarRanker`. Every list is filtered before
+the cut to k, so a filter never leaves a list short while matching movies
+remain. `score` is the estimated chance the person likes the movie, in [0, 1],
+in every list (`recsys.serving.answers`). Errors are `RecommenderError`s whose
+message tells the caller (often an LLM) what to do.
 
 Thread safety: the index, catalogue and arrays are read-only after load, so
 one Recommender can serve many threads.
@@ -22,11 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.bundle.index import exact_top_k
 from recsys.bundle.load import Bundle, load_bundle
 from recsys.features.queries import Demographics
-from recsys.model.blend import movie_directions, similarity_directions
-from recsys.serving import wording
+from recsys.ranking.requests import PreferenceRequest
+from recsys.serving import answers, notes, wording
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.errors import InvalidArgumentError, MovieNotFoundError, UnknownUserError
 from recsys.serving.filters import NO_FILTERS, FilterPlan, Filters, plan, shortfall_note
@@ -46,6 +48,7 @@ from recsys.serving.people import (
     group_top,
     interpret_demographics,
 )
+from recsys.serving.rankers import rankers_for
 from recsys.serving.results import (
     Interpretation,
     MovieInfo,
@@ -75,13 +78,10 @@ class Recommender:
         self.genres = self.catalogue.genres
         self.occupations: tuple[str, ...] = tuple(self._fs.occupations)
         self.has_demographics = bool(self._fs.has_demographics)
-        # For "because you liked X" reasons: each movie's direction without the norm
-        # coordinate, which says how broadly a movie is liked, not what it is like.
-        self._directions = movie_directions(self._emb)
-        # Movie-to-movie similarity with an item-item part: its own directions,
-        # scored exactly (see recsys.model.blend.SIMILARITY_ITEM_WEIGHT).
-        blend = model.item_blend
-        self._similar = None if blend is None else similarity_directions(self._emb, blend)
+        # The preference and similar-movie rankers, and what they read of the catalogue.
+        self._rankers = rankers_for(bundle)
+        assert model.ranking is not None  # rankers_for refuses a model without artifacts
+        self._artifacts = model.ranking
         users = bundle.users
         self._user_rows = {int(u): i for i, u in enumerate(users["user_id"])}
         self._users = users
@@ -173,62 +173,18 @@ class Recommender:
         restrict: FilterPlan,
         excluded: np.ndarray | None,
         excluded_why: str,
-        exact_over: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """Top-k (indices, cosines) with filters and exclusions applied before the cut:
-        from the index, or scored exactly over the rows of `exact_over` when given."""
+        """Top-k (indices, cosines) from the index, with filters and exclusions applied
+        before the cut."""
         n = len(self.catalogue)
         base = np.ones(n, dtype=bool) if excluded is None else ~excluded
         allowed = base if restrict.mask is None else base & restrict.mask
         restricted = restrict.mask is not None or excluded is not None
-        if exact_over is not None:
-            idx, cos = exact_top_k(exact_over, vector, k, allowed if restricted else None)
-        else:
-            idx, cos = self._index.query(vector, k, allowed if restricted else None)
+        idx, cos = self._index.query(vector, k, allowed if restricted else None)
         note = None
         if len(idx) < k:
             note = shortfall_note(len(idx), k, restrict, base, excluded_why)
         return idx, cos, note
-
-    def _items(
-        self,
-        idx: np.ndarray,
-        cos: np.ndarray,
-        reasons: Sequence[str],
-        with_similarity: bool = False,
-    ) -> tuple[Recommendation, ...]:
-        out = []
-        temperature = self._model.config.temperature
-        for rank, (i, c, why) in enumerate(zip(idx.tolist(), cos.tolist(), reasons, strict=True)):
-            info = self.catalogue.info(i)
-            out.append(
-                Recommendation(
-                    rank=rank + 1,
-                    movie_id=info.movie_id,
-                    title=info.title,
-                    year=info.year,
-                    genres=info.genres,
-                    score=round(c / temperature, 4),
-                    reason=why,
-                    similarity=round(c, 4) if with_similarity else None,
-                    dataset_title=info.dataset_title,
-                    imdb_url=info.imdb_url,
-                    tmdb_url=info.tmdb_url,
-                )
-            )
-        return tuple(out)
-
-    def _reasons(
-        self,
-        picks: np.ndarray,
-        liked: np.ndarray,
-        genres: Sequence[str],
-        phrases: tuple[str, str, str],
-    ) -> list[str]:
-        c = self.catalogue
-        return wording.taste_reasons(
-            picks, liked, genres, c.movie_genres, c.display, self._directions, phrases
-        )
 
     # ------------------------------------------------------------------ known users
 
@@ -295,10 +251,10 @@ class Recommender:
             excluded[exclude] = True
         idx, cos, note = self._rank(vector, k, restrict, excluded, excluded_why)
         liked = items[ratings >= self._fs.like_threshold]
-        if not len(liked) and len(items):
-            liked = items[ratings >= ratings.max()]
-        reasons = self._reasons(idx, liked, genres, wording.KNOWN_USER_PHRASES)
-        return self._items(idx, cos, reasons), note
+        calibration = self._artifacts.calibrations.known_users
+        chance = answers.known_chances(calibration, self._emb, vector, cos, len(items))
+        reasons = answers.known_reasons(self.catalogue, self._artifacts.likes, idx, liked, genres)
+        return answers.recommendations(self.catalogue, idx, chance, reasons), note
 
     # ------------------------------------------------------------------ people and groups
 
@@ -369,24 +325,56 @@ class Recommender:
         exclude_seen: bool = True,
     ) -> PersonResult:
         """Recommendations for someone known by their own ratings, oldest first: the same
-        path as `for_user` (their query, the item-item part, exclusions, reasons)."""
+        path as `for_user` (their query, the item-item part, exclusions, reasons); with
+        nothing rated yet, the path of `for_preferences` (stated genres, demographics)."""
         check_k(k)
         restrict = plan(filters, self.catalogue)
         built = self._person_query(person)
         query = built.query
-        ranked, note = self._from_history(
-            self._model.embed_queries([query])[0],
-            built.items,
-            built.ratings,
-            np.concatenate([built.items, built.seen]) if exclude_seen else None,
-            k,
-            restrict,
-            query.stated_genres,
-            f"the {len(built.items) + len(built.seen)} movies {person.name} has rated or seen",
-        )
+        why = f"the {len(built.items) + len(built.seen)} movies {person.name} has rated or seen"
+        if not len(built.items):
+            # Nothing rated yet: stated genres and demographics, answered as
+            # recommend_for_preferences answers them (seen movies left out).
+            ranked, note = self._thin(built, k, restrict, exclude_seen, why)
+        else:
+            ranked, note = self._from_history(
+                self._model.embed_queries([query])[0],
+                built.items,
+                built.ratings,
+                np.concatenate([built.items, built.seen]) if exclude_seen else None,
+                k,
+                restrict,
+                query.stated_genres,
+                why,
+            )
         if not query.history and not query.stated_genres and not built.demographic.used:
             note = note or wording.NO_PREFERENCES_NOTE
         return PersonResult(self._summary(built), ranked, note)
+
+    def _thin(
+        self, built: PersonQuery, k: int, restrict: FilterPlan, exclude_seen: bool, why: str
+    ) -> tuple[tuple[Recommendation, ...], str | None]:
+        demo = built.demographic
+        request = PreferenceRequest(
+            genres=tuple((g,) for g in built.stated),
+            gender=demo.gender,
+            age=demo.age_code,
+            occupation=demo.occupation,
+            excluded=tuple(int(i) for i in built.seen) if exclude_seen else (),
+            allowed=restrict.mask,
+            k=k,
+        )
+        ranked = self._rankers.preferences.rank(request)
+        reasons = answers.preference_reasons(self.catalogue, ranked, built.stated, demo.who())
+        note = None
+        if ranked.shortfall:
+            base = np.ones(len(self.catalogue), dtype=bool)
+            base[list(request.excluded)] = False
+            stated = notes.with_stated_genres(
+                restrict, request.genres, self._rankers.facts.group_mask(request.genres)
+            )
+            note = shortfall_note(len(ranked.items), k, stated, base, why)
+        return answers.recommendations(self.catalogue, ranked.items, ranked.chance, reasons), note
 
     def for_group(
         self, people: Sequence[Person], k: int = 10, filters: Filters = NO_FILTERS
@@ -458,71 +446,107 @@ class Recommender:
         liked_movies: Sequence[int | str] = (),
         k: int = 10,
         filters: Filters = NO_FILTERS,
+        disliked_movies: Sequence[int | str] = (),
+        exclude_movies: Sequence[int | str] = (),
     ) -> PreferenceResult:
+        """A new person's list (`recsys.ranking.preferences`): the stated genres are its
+        ANY-of filter (a group such as "rom-com" needs all its genres) unless most liked
+        movies carry none of them; `filters` narrow it further. Liked, disliked and excluded
+        movies (ids or titles) are never listed; disliked ones push their neighbours down."""
         check_k(k)
-        canon = self.catalogue.canonical_genres(genres or (), argument="genres")
+        groups = self.catalogue.genre_groups(genres or (), argument="genres")
         restrict = plan(filters, self.catalogue)
         demo = interpret_demographics(
             age, occupation, gender, self.occupations, self.has_demographics
         )
-        ignored = list(demo.ignored)
-        age_bucket_code, age_label = demo.age_code, demo.age_label
-        sex, occ = demo.gender, demo.occupation
-        if isinstance(liked_movies, str | int):
-            liked_movies = [liked_movies]
-        liked_idx: list[int] = []
-        for ref in liked_movies:
-            i = self.catalogue.resolve(ref)
-            if i not in liked_idx:
-                liked_idx.append(i)
-        liked_infos = tuple(self.catalogue.info(i) for i in liked_idx)
-        query = self._model.preference_query(
-            canon,
-            age=age_bucket_code,
-            occupation=occ,
-            gender=sex,
-            liked_movie_ids=[info.movie_id for info in liked_infos],
+        liked = self._resolve_all(liked_movies)
+        disliked = self._resolve_all(disliked_movies)
+        excluded = self._resolve_all(exclude_movies)
+        both = set(liked) & set(disliked)
+        if both:
+            names = "; ".join(self.catalogue.display[i] for i in sorted(both))
+            raise InvalidArgumentError(f"{names}: a movie cannot be both liked and disliked")
+        request = PreferenceRequest(
+            genres=groups,
+            gender=demo.gender,
+            age=demo.age_code,
+            occupation=demo.occupation,
+            liked=tuple(liked),
+            disliked=tuple(disliked),
+            excluded=tuple(excluded),
+            allowed=restrict.mask,
+            k=k,
         )
-        vector = self._model.embed_queries([query])[0]
-        liked = np.asarray(liked_idx, dtype=np.int64)
-        excluded = None
-        if len(liked):
-            excluded = np.zeros(len(self.catalogue), dtype=bool)
-            excluded[liked] = True
-        idx, cos, note = self._rank(vector, k, restrict, excluded, "the movies you liked")
-        demo_used = demo.used
-        reasons = self._reasons(idx, liked, canon, wording.preference_phrases(demo.who()))
-        if not canon and not liked_infos and not demo_used and note is None:
-            note = wording.NO_PREFERENCES_NOTE
+        ranked = self._rankers.preferences.rank(request)
+        stated = request.stated
+        genre_words = (*stated, *ranked.admitted)
+        reasons = answers.preference_reasons(self.catalogue, ranked, genre_words, demo.who())
+        said: list[str] = []
+        if ranked.exception:
+            said.append(notes.exception_note(groups, ranked.admitted, k))
+        if ranked.shortfall:
+            gone = np.zeros(len(self.catalogue), dtype=bool)
+            gone[[*liked, *disliked, *excluded]] = True
+            mask = self._rankers.facts.group_mask(groups)
+            if ranked.exception:
+                mask = mask | self.catalogue.group_mask([(g,) for g in ranked.admitted])
+            stated_plan = notes.with_stated_genres(restrict, groups, mask)
+            said.append(
+                shortfall_note(len(ranked.items), k, stated_plan, ~gone, "the movies you named")
+            )
+        # Said whether or not the model reads ages: none filters by them.
+        child = notes.child_note(int(age) if is_int(age) else None, genre_words)
+        if child:
+            said.append(child)
+        if not groups and not liked and not demo.used:
+            said.append(wording.NO_PREFERENCES_NOTE)
         interpretation = Interpretation(
-            genres=canon,
-            age=int(age) if age_bucket_code is not None and age is not None else None,
-            age_bucket=age_label,
-            occupation=occ,
-            gender=sex,
-            liked_movies=liked_infos,
-            ignored=tuple(ignored),
+            genres=stated,
+            age=int(age) if demo.age_code is not None and age is not None else None,
+            age_bucket=demo.age_label,
+            occupation=demo.occupation,
+            gender=demo.gender,
+            liked_movies=tuple(self.catalogue.info(i) for i in liked),
+            ignored=tuple(demo.ignored),
+            genre_groups=groups,
+            disliked_movies=tuple(self.catalogue.info(i) for i in disliked),
+            excluded_movies=tuple(self.catalogue.info(i) for i in excluded),
+            admitted_genres=ranked.admitted,
         )
-        return PreferenceResult(interpretation, demo_used, self._items(idx, cos, reasons), note)
+        items = answers.recommendations(self.catalogue, ranked.items, ranked.chance, reasons)
+        return PreferenceResult(interpretation, demo.used, items, " ".join(said) or None)
+
+    def _resolve_all(self, refs: Sequence[int | str] | int | str) -> list[int]:
+        """Dense indices of the movies named (ids or titles), each once, in the order given."""
+        if isinstance(refs, str | int):
+            refs = [refs]
+        out: list[int] = []
+        for ref in refs:
+            i = self.catalogue.resolve(ref)
+            if i not in out:
+                out.append(i)
+        return out
 
     # ------------------------------------------------------------------ similar movies
 
     def similar_movies(
         self, movie: int | str, k: int = 10, filters: Filters = NO_FILTERS
     ) -> SimilarResult:
+        """The movies most like one movie (`recsys.ranking.similar`): `similarity` is the
+        estimated chance that a person who liked it likes each of them."""
         check_k(k)
         restrict = plan(filters, self.catalogue)
         anchor = self.catalogue.resolve(movie)
         info = self.catalogue.info(anchor)
-        excluded = np.zeros(len(self.catalogue), dtype=bool)
-        excluded[anchor] = True
-        if self._similar is None:
-            idx, cos, note = self._rank(
-                self._emb[anchor], k, restrict, excluded, "the movie itself"
-            )
-        else:
-            idx, cos, note = self._rank(
-                self._similar[anchor], k, restrict, excluded, "the movie itself", self._similar
-            )
-        reasons = wording.similar_reasons(idx, info.title, info.genres, self.catalogue.movie_genres)
-        return SimilarResult(info, self._items(idx, cos, reasons, with_similarity=True), note)
+        ranked = self._rankers.similar.rank(anchor, k, restrict.mask)
+        note = None
+        if ranked.shortfall:
+            base = np.ones(len(self.catalogue), dtype=bool)
+            base[anchor] = False
+            note = shortfall_note(len(ranked.items), k, restrict, base, "the movie itself")
+        reasons = answers.similar_reasons(self.catalogue, ranked)
+        # `score` carries the similarity too until the server's schema takes None there.
+        items = answers.recommendations(
+            self.catalogue, ranked.items, ranked.similarity, reasons, ranked.similarity
+        )
+        return SimilarResult(info, items, note)

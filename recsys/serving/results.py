@@ -25,8 +25,11 @@ class Recommendation:
     title: str
     year: int | None
     genres: tuple[str, ...]
-    score: float  # rounded once, here
+    # The estimated chance the person likes the movie, in [0, 1], non-increasing down the
+    # list (calibrated per model; recsys.ranking.calibration). Rounded once, here.
+    score: float | None
     reason: str
+    # Similar movies: the estimated chance a person who liked the anchor likes this one.
     similarity: float | None = None
     dataset_title: str = ""
     imdb_url: str | None = None
@@ -45,13 +48,20 @@ class UserProfile:
 
 @dataclass(frozen=True)
 class Interpretation:
-    genres: tuple[str, ...]
+    genres: tuple[str, ...]  # every stated genre once
     age: int | None
     age_bucket: str | None
     occupation: str | None
     gender: str | None
     liked_movies: tuple[MovieInfo, ...]
     ignored: tuple[str, ...]
+    # The stated genres as the filter reads them: ANY of the groups, a group needing all
+    # its genres (("Romance", "Comedy") for "rom-com").
+    genre_groups: tuple[tuple[str, ...], ...] = ()
+    disliked_movies: tuple[MovieInfo, ...] = ()
+    excluded_movies: tuple[MovieInfo, ...] = ()
+    # Genres the list also admits because most liked movies carry none of the stated ones.
+    admitted_genres: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
-"""How answers explain themselves: the reason beside each movie, in one short sentence."""
+"""How answers explain themselves: the reason beside each movie, in one short sentence.
+
+A reason says what really put the movie there (`recsys.ranking.requests.Reason`):
+"Because you liked X" only for a co-like link that passes the criterion of
+`recsys.ranking.colikes` (lift at least 1.5 with at least 5 co-likers in the
+training ratings, X never the movie itself); otherwise the score term or the
+similarity part that drove the pick.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-# A recommendation is explained by the nearest liked movie when it is at least this close.
-REASON_MIN_COSINE = 0.3
+from recsys.ranking.requests import Reason
 
 
 def names(items: Sequence[str]) -> str:
@@ -16,80 +20,72 @@ def names(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def nearest(
-    directions: np.ndarray, targets: np.ndarray, anchors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each target movie, the closest anchor movie (index into anchors) and its cosine."""
-    sims = np.einsum(  # einsum: no BLAS threads
-        "id,jd->ij", directions[targets], directions[anchors]
+def either(items: Sequence[str]) -> str:
+    """'A', 'A or B', 'A, B or C'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _also(genres: Sequence[str]) -> str:
+    return f"; also {names(genres)}." if genres else "."
+
+
+def liked_reason(reason: Reason, title: str, matched: Sequence[str]) -> str:
+    """The sentence for a co-like link to a liked movie."""
+    return (
+        f"Because you liked {title}: people who liked it like this {reason.lift:.1f}x as "
+        f"often as average ({reason.co_likers} liked both)" + _also(matched)
     )
-    best = sims.argmax(axis=1)
-    return best, sims[np.arange(len(targets)), best]
 
 
-def taste_reasons(
-    picks: np.ndarray,
-    liked: np.ndarray,
-    genres: Sequence[str],
-    movie_genres: Sequence[tuple[str, ...]],
-    titles: Sequence[str],
-    directions: np.ndarray,
-    phrases: tuple[str, str, str],
-) -> list[str]:
-    """Explain each pick by its nearest liked movie, else by the genres it matches.
-
-    `phrases`: (liked phrase with {title}, genre phrase with {genres}, fallback).
-    """
-    liked_phrase, genre_phrase, fallback = phrases
-    near: np.ndarray | None = None
-    near_cos = np.zeros(0)
-    if len(liked) and len(picks):
-        near, near_cos = nearest(directions, picks, liked)
-    wanted = set(genres)
-    reasons = []
-    for r, i in enumerate(picks.tolist()):
-        matched = [g for g in movie_genres[i] if g in wanted]
-        if near is not None and (near_cos[r] >= REASON_MIN_COSINE or not matched):
-            title = titles[int(liked[near[r]])]
-            reason = liked_phrase.format(title=title)
-            reasons.append(reason + (f"; also {names(matched)}." if matched else "."))
-        elif matched:
-            reasons.append(genre_phrase.format(genres=names(matched)) + ".")
-        else:
-            reasons.append(fallback)
-    return reasons
+def preference_reason(
+    reason: Reason,
+    liked_title: str | None,
+    matched: Sequence[str],
+    n_ratings: int,
+    who: str | None,
+) -> str:
+    """A stated-preference pick's reason; `matched` are the stated genres it carries, `who`
+    the demographics used, if any."""
+    if reason.term == "liked" and liked_title is not None:
+        return liked_reason(reason, liked_title, matched)
+    what = names(matched) if matched else "your"
+    if reason.term == "lpop":
+        return f"One of the most-rated {what} movies ({n_ratings} ratings)."
+    if reason.term == "gfrac" and matched:
+        return f"Carries {len(matched)} of your genres ({names(matched)})."
+    people = f"People like you ({who})" if who else "People"
+    if reason.term == "zt":
+        return (
+            f"{people} who state your genres and like movies such as yours rate it highly "
+            "(no single liked movie is a strong enough link)."
+        )
+    return f"{people} who state {what} taste rate it highly."
 
 
-def similar_reasons(
-    picks: np.ndarray,
-    anchor_title: str,
-    anchor_genres: Sequence[str],
-    movie_genres: Sequence[tuple[str, ...]],
-) -> list[str]:
-    shared_with = set(anchor_genres)
-    reasons = []
-    for i in picks.tolist():
-        shared = [g for g in movie_genres[i] if g in shared_with]
-        reason = f"Close to {anchor_title} in the model's embedding space"
-        reasons.append(reason + (f"; both {names(shared)}." if shared else "."))
-    return reasons
+def similar_reason(reason: Reason, anchor_title: str, shared: Sequence[str]) -> str:
+    """A similar movie's reason; `shared` are the genres it shares with the anchor."""
+    both = f"; both {names(shared)}." if shared else "."
+    if reason.term == "liked":
+        return (
+            f"People who liked {anchor_title} like this {reason.lift:.1f}x as often as "
+            f"average ({reason.co_likers} liked both)" + both
+        )
+    if reason.term == "content":
+        return f"Like {anchor_title} in genres, era and style, though few people rated both" + both
+    return f"Often rated by the same people as {anchor_title}, and alike in genres and era" + both
 
 
-KNOWN_USER_PHRASES = (
-    "Because you liked {title}",
-    "Matches your favourite genres: {genres}",
-    "Close to your overall taste in the model's embedding space.",
-)
-
-
-def preference_phrases(who: str | None) -> tuple[str, str, str]:
-    """The phrases for a stated taste; `who` names the demographics used, if any."""
-    fallback = (
-        f"Popular with viewers like you ({who})."
-        if who
-        else "A broadly popular pick for the taste you described."
-    )
-    return ("Close to {title}, which you liked", "Matches your genres: {genres}", fallback)
+def known_user_reason(
+    reason: Reason | None, liked_title: str | None, matched: Sequence[str]
+) -> str:
+    """A known person's pick: a co-like link to one of their likes, else their favourite
+    genres it carries, else their taste as the model reads it."""
+    if reason is not None and liked_title is not None:
+        return liked_reason(reason, liked_title, matched)
+    if matched:
+        return f"Matches your favourite genres: {names(matched)}."
+    return "Close to your overall taste in the model's embedding space."
 
 
 NO_PREFERENCES_NOTE = (
