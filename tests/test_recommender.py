@@ -386,6 +386,11 @@ def test_search_and_resolve(rec: Recommender) -> None:
     last = int(rec.bundle.movies["year"].max())
     with pytest.raises(MovieNotFoundError, match=f"movies go up to {last}: a film from after"):
         rec.for_preferences(["Drama"], liked_movies=["Zzyzx Qwerty Returns"])
+    with pytest.raises(AmbiguousMovieError, match=f"movies go up to {last}"):
+        rec.resolve_movie("Synthetic Movie")  # only near spellings
+    with pytest.raises(AmbiguousMovieError) as exact:
+        rec.resolve_movie("Heat")  # two films of that very title: the year is no news
+    assert "go up to" not in str(exact.value)
     with pytest.raises(MovieNotFoundError, match="No movie has id 9999"):
         rec.movie(9999)
     with pytest.raises(InvalidArgumentError):

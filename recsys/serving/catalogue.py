@@ -156,9 +156,11 @@ class Catalogue:
             return int(res.index)
         cands = tuple(self.info(i) for i in res.candidates)
         if res.status == "ambiguous":
+            # Only near spellings: the film may be newer than the catalogue.
+            newer = "" if len(self.title_index.exact(text)) else f" {self.until()}".rstrip()
             raise AmbiguousMovieError(
                 f"{text!r} matches several movies: {'; '.join(_label(c) for c in cands)}. "
-                "Pass the movie id, or add the year (e.g. 'Heat 1995').",
+                f"Pass the movie id, or add the year (e.g. 'Heat 1995').{newer}",
                 cands,
             )
         closest = self.title_index.closest(text, n=5)
