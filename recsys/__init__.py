@@ -8,4 +8,4 @@ subpackage per stage, data flowing one way (tests/test_layering.py enforces it):
     commands (train, evaluate, data) chain the stages for the command line.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -28,7 +28,7 @@ import json
 import logging
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from recsys import __version__
 from recsys.serving.filters import NO_FILTERS, Filters
 from recsys.serving.recommender import Recommender
-from recsys.serving.results import MovieInfo
+from recsys.serving.results import TitleMatch
 from server import profile_render, profile_tools, render, schemas
 from server.errors import (
     argument_error,
@@ -62,7 +62,9 @@ from server.schemas import (
     AgeArg,
     AnchorArg,
     Count,
+    DislikedMoviesArg,
     ExcludeGenresArg,
+    ExcludeMoviesArg,
     ExcludeSeenArg,
     GenderArg,
     GenresFilterArg,
@@ -93,16 +95,22 @@ INSTRUCTIONS = """\
 Personal movie recommendations from a two-tower model trained on MovieLens ratings.
 - A known MovieLens user id: recommend_for_user.
 - A person described in words (liked genres, optionally age, occupation, gender, movies they
-  liked): recommend_for_preferences. Prefer this for new people.
+  liked or disliked, movies to leave out): recommend_for_preferences. Prefer this for new
+  people. Its stated genres are the list's filter (ANY of them; a word naming two genres,
+  'rom-com', needs both), except when most liked movies carry none of them: then their
+  genres fill at most half the list and the note says so.
 - "More like <movie>": similar_movies. Titles are matched loosely; ids are exact.
 - Looking a title up: search_movies, then get_movie for its details.
 - Remembering a person across conversations (when they agree, under a name they choose):
   rate_movies(profile=...) stores what they rated or saw; recommend_for_user(profile=...)
   recommends from it; recommend_for_group for several people watching together; get_profile,
   watchlist_add/remove, export_profile/import_profile; forget deletes, when they ask.
-All list tools take k (1-100) and the filters genres (ANY of), exclude_genres, year_min, year_max,
-applied before the cut to k. Valid genre names: resource movierec://genres; the model's dataset,
-size and evaluation: resource movierec://model."""
+All list tools take k (1-100) and the filters exclude_genres, year_min, year_max, and (except
+recommend_for_preferences, whose stated genres are its filter) genres (ANY of), applied before
+the cut to k. `score` is the estimated chance (0-1) the person likes a movie, `similarity`
+the chance someone who liked the anchor does; both are calibrated, so they compare across
+calls. A `note` says when a list misses the request. Valid genre names: resource
+movierec://genres; the model's dataset, size and evaluation: resource movierec://model."""
 
 
 @dataclass(frozen=True)
@@ -233,21 +241,11 @@ def _search_note(query: str, filtered_out: bool) -> str:
 
 
 def _search_results(
-    query: str, movies: Sequence[MovieInfo], filtered_out: bool
+    query: str, matches: Sequence[TitleMatch], filtered_out: bool
 ) -> schemas.SearchResults:
-    # The library ranks title matches (exact, prefix, words, spelling; then popularity) but
-    # returns no number, so the score is the reciprocal rank: it orders, it does not measure.
     items = [
-        schemas.Item(
-            rank=rank,
-            movie_id=int(m.movie_id),
-            title=m.title,
-            year=m.year,
-            genres=list(m.genres),
-            score=round(1.0 / rank, 4),
-            reason=f"Title matches {query!r}; {m.n_ratings} ratings.",
-        )
-        for rank, m in enumerate(movies, start=1)
+        schemas.SearchItem.model_validate({**asdict(m.movie), "rank": rank, "match": m.match})
+        for rank, m in enumerate(matches, start=1)
     ]
     note = None if items else _search_note(query, filtered_out)
     return schemas.SearchResults(query=query, items=items, note=note)
@@ -336,6 +334,8 @@ def build_server(
         occupation: OccupationArg = None,
         gender: GenderArg = None,
         liked_movies: LikedMoviesArg = None,
+        disliked_movies: DislikedMoviesArg = None,
+        exclude_movies: ExcludeMoviesArg = None,
         k: Count = 10,
         exclude_genres: ExcludeGenresArg = None,
         year_min: YearMinArg = None,
@@ -343,7 +343,8 @@ def build_server(
     ) -> Annotated[CallToolResult, schemas.PreferenceRecommendations]:
         """Recommend movies for a new person described by the genres they like.
 
-        Optionally add their age (years), occupation (free text), gender and movies they liked
+        The stated genres are the list's filter (ANY of them). Optionally add their age (years),
+        occupation (free text), gender, movies they liked or disliked, and movies to leave out
         (ids or titles). Returns what each input was understood as (and anything ignored, e.g.
         demographics when the model was trained without them) and up to k movies.
         """
@@ -358,6 +359,8 @@ def build_server(
                     liked_movies=tuple(liked_movies or ()),
                     k=k,
                     filters=filters,
+                    disliked_movies=tuple(disliked_movies or ()),
+                    exclude_movies=tuple(exclude_movies or ()),
                 )
             )
             return _answer(result, render.preferences_text(result))
@@ -371,7 +374,7 @@ def build_server(
         year_min: YearMinArg = None,
         year_max: YearMaxArg = None,
     ) -> Annotated[CallToolResult, schemas.SimilarMovies]:
-        """Movies most similar to one movie (cosine similarity of the model's movie embeddings).
+        """Movies most like one movie: liked by the same people, then alike in genres and era.
 
         The movie is an id or a title; the answer names the movie it resolved to and never
         includes it. Works for movies with few or no ratings too (their genres and year count).
@@ -397,7 +400,7 @@ def build_server(
         """
         with tool_errors("search_movies", "retry with a shorter query."):
             filters = _filters(genres, None, year_min, year_max)
-            found = rec.search(query, k=k, filters=filters)
+            found = rec.title_matches(query, k=k, filters=filters)
             # An empty answer under filters: say whether the title or the filters emptied it.
             filtered_out = not found and filters != NO_FILTERS and bool(rec.search(query, k=1))
             result = _search_results(query, found, filtered_out)

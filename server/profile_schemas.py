@@ -268,11 +268,17 @@ class MemberFit(_Out):
     standard_score: float = Field(
         description="Standard deviations above the member's average score over the catalogue."
     )
+    chance: float = Field(description="Estimated chance (0-1) that this member likes it.")
 
 
 class GroupItem(Item):
     score: float = Field(
-        description="Group score: the lowest member's standard score; non-increasing down the list."
+        description="Estimated chance (0-1) that the least keen member likes this movie, "
+        "calibrated on held-out people (see method for how the list is ordered)."
+    )
+    group_score: float = Field(
+        description="What the list is ranked by: the lowest member's standard score; "
+        "non-increasing down the list."
     )
     members: list[MemberFit]
 

@@ -12,7 +12,9 @@ from server.schemas import (
     Item,
     Movie,
     PreferenceRecommendations,
+    SearchItem,
     SearchResults,
+    SimilarItem,
     SimilarMovies,
     UserRecommendations,
 )
@@ -25,14 +27,27 @@ def _title(title: str, year: int | None) -> str:
     return f"{title} ({year})"
 
 
-def _lines(items: Sequence[Item], note: str | None, extra: str = "") -> list[str]:
+def _number(item: Item | SimilarItem | SearchItem) -> str:
+    if isinstance(item, SimilarItem):
+        return f" | similarity {item.similarity:.2f}"
+    if isinstance(item, Item):
+        return f" | score {item.score:.2f}"
+    return ""
+
+
+def _why(item: Item | SimilarItem | SearchItem) -> str:
+    if isinstance(item, SearchItem):
+        return f"{item.match} title match; {item.n_ratings} ratings"
+    return item.reason
+
+
+def _lines(items: Sequence[Item | SimilarItem | SearchItem], note: str | None) -> list[str]:
     out = []
     for item in items:
         genres = ", ".join(item.genres) or "no genre"
-        tail = f" | similarity {getattr(item, 'similarity', 0.0):.2f}" if extra else ""
         out.append(
-            f"{item.rank}. {_title(item.title, item.year)} [{genres}] (id {item.movie_id}){tail}"
-            f" - {item.reason}"
+            f"{item.rank}. {_title(item.title, item.year)} [{genres}] (id {item.movie_id})"
+            f"{_number(item)} - {_why(item)}"
         )
     if not items:
         out.append("No movies matched.")
@@ -75,6 +90,10 @@ def preferences_text(result: PreferenceRecommendations) -> str:
         parts.append(f"gender {interp.gender}")
     if interp.liked_movies:
         parts.append("liked " + "; ".join(m.title for m in interp.liked_movies))
+    if interp.disliked_movies:
+        parts.append("disliked " + "; ".join(m.title for m in interp.disliked_movies))
+    if interp.excluded_movies:
+        parts.append("leaving out " + "; ".join(m.title for m in interp.excluded_movies))
     head = "Recommendations for " + ", ".join(parts) + "."
     ignored = [f"Ignored: {why}" for why in interp.ignored]
     return "\n".join([head, *ignored, *_lines(result.items, result.note)])
@@ -82,7 +101,7 @@ def preferences_text(result: PreferenceRecommendations) -> str:
 
 def similar_text(result: SimilarMovies) -> str:
     head = f"Movies similar to {movie_text(result.movie)}"
-    return "\n".join([head, *_lines(result.items, result.note, extra="similarity")])
+    return "\n".join([head, *_lines(result.items, result.note)])
 
 
 def search_text(result: SearchResults) -> str:

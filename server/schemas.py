@@ -104,7 +104,10 @@ StatedGenresArg = Annotated[
     Field(
         min_length=1,
         description="Genres the person likes, e.g. ['comedy', 'sci-fi'] (case-insensitive, aliases "
-        "accepted; valid names in resource movierec://genres).",
+        "accepted; valid names in resource movierec://genres). They are also the list's filter: "
+        "every movie has ANY of them ('rom-com' needs both Romance and Comedy), unless most "
+        "liked movies carry none of them (then their genres fill at most half the list, and "
+        "the note says so).",
     ),
 ]
 AgeArg = Annotated[
@@ -122,10 +125,25 @@ OccupationArg = Annotated[
 GenderArg = Annotated[
     Text | None, Field(description="The person's gender: 'M'/'male' or 'F'/'female'.")
 ]
+MovieRefs = Annotated[list[MovieRef], Field(max_length=MAX_LIST), BeforeValidator(_as_ref_list)]
 LikedMoviesArg = Annotated[
-    Annotated[list[MovieRef], Field(max_length=MAX_LIST), BeforeValidator(_as_ref_list)] | None,
+    MovieRefs | None,
     Field(
         description="Movies the person liked: ids or titles ('The Matrix', 'Heat 1995'); up to 20."
+    ),
+]
+DislikedMoviesArg = Annotated[
+    MovieRefs | None,
+    Field(
+        description="Movies the person disliked (ids or titles, up to 20): never listed, and "
+        "movies most like them are pushed down."
+    ),
+]
+ExcludeMoviesArg = Annotated[
+    MovieRefs | None,
+    Field(
+        description="Movies to leave out, e.g. already seen (ids or titles, up to 20); no "
+        "opinion is read from them."
     ),
 ]
 AnchorArg = Annotated[
@@ -152,27 +170,49 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
-class Movie(_Out):
+class _MovieFacts(_Out):
     movie_id: int
-    title: str
+    title: str = Field(description="As people write it, e.g. 'The Matrix (1999)'.")
+    dataset_title: str = Field(description="As the dataset spells it: 'Matrix, The (1999)'.")
     year: int | None
     genres: list[str]
+    imdb_url: str | None = Field(default=None, description="IMDb page, where the data has it.")
+    tmdb_url: str | None = Field(default=None, description="TMDB page, where the data has it.")
+
+
+class Movie(_MovieFacts):
     n_ratings: int = Field(description="Ratings this movie has in the training data.")
     mean_rating: float | None = Field(description="Mean rating in the training data; null if none.")
 
 
-class Item(_Out):
+# One meaning for each number, in every tool: `score` is a chance that the person likes the
+# movie and `similarity` a chance that someone who liked the anchor does, both calibrated on
+# held-out people, so they compare across calls.
+SCORE = (
+    "Estimated chance (0-1) that the person likes this movie, calibrated on held-out people: "
+    "comparable across calls; it never rises down the list."
+)
+
+
+class Item(_MovieFacts):
     rank: int = Field(description="1 for the best match.")
-    movie_id: int
-    title: str
-    year: int | None
-    genres: list[str]
-    score: float = Field(description="Model score; non-increasing down the list.")
+    score: float = Field(description=SCORE)
     reason: str = Field(description="One short sentence on why this movie is here.")
 
 
-class SimilarItem(Item):
-    similarity: float = Field(description="Cosine similarity to the anchor movie's embedding.")
+class SimilarItem(_MovieFacts):
+    rank: int = Field(description="1 for the most similar.")
+    similarity: float = Field(
+        description="Estimated chance (0-1) that a person who liked the anchor movie likes this "
+        "one, calibrated on held-out people (low for a little-rated anchor: less is known)."
+    )
+    reason: str = Field(description="One short sentence on why this movie is here.")
+
+
+class SearchItem(_MovieFacts):
+    rank: int = Field(description="1 for the best title match.")
+    match: str = Field(description="How the title matched: exact, prefix, words or fuzzy.")
+    n_ratings: int = Field(description="Ratings this movie has in the training data.")
 
 
 class User(_Out):
@@ -186,11 +226,21 @@ class User(_Out):
 
 class Interpreted(_Out):
     genres: list[str] = Field(description="Canonical genres used.")
+    genre_groups: list[list[str]] = Field(
+        description="The stated genres as the filter reads them: a movie needs ANY of the "
+        "groups, and all the genres of a group ('rom-com' is [Romance, Comedy])."
+    )
+    admitted_genres: list[str] = Field(
+        description="Genres also admitted because most liked movies carry none of the stated "
+        "ones (then at most half the list comes from them; the note says so)."
+    )
     age: int | None
     age_bucket: str | None
     occupation: str | None = Field(description="The occupation vocabulary entry used.")
     gender: str | None
     liked_movies: list[Movie]
+    disliked_movies: list[Movie]
+    excluded_movies: list[Movie]
     ignored: list[str] = Field(description="Each input that was not used, and why.")
 
 
@@ -237,7 +287,8 @@ class SimilarMovies(_Out):
 
 class SearchResults(_Out):
     query: str
-    items: list[Item] = Field(
-        description="Best title match first (then the more rated movie); score is 1/rank."
+    items: list[SearchItem] = Field(
+        description="Best title match first (exact, prefix, every word, spelling; then the "
+        "more rated movie)."
     )
     note: str | None

@@ -131,11 +131,15 @@ def test_a_group_list_suits_everyone_and_skips_everyones_movies(rec: Recommender
     result = rec.for_group(people, k=10)
     watched = {m for p in people for m, _ in p.ratings} | {HEAT_1986}
     assert len(result.items) == 10 and not set(ids(result.items)) & watched
-    scores = [i.score for i in result.items]
+    scores = [i.group_score for i in result.items]
     assert scores == sorted(scores, reverse=True)
     for item in result.items:
         assert [m.profile for m in item.members] == ["p2", "p5"]
-        assert item.score == pytest.approx(min(m.standard_score for m in item.members), abs=2e-3)
+        assert item.group_score == pytest.approx(
+            min(m.standard_score for m in item.members), abs=2e-3
+        )
+        # score is a chance, as in every list: the least keen member's.
+        assert 0 < item.score == min(m.chance for m in item.members) < 1
         assert "p2's top" in item.reason and "p5's top" in item.reason
     # Fairer than either member choosing: no ten movies give the least-satisfied member more.
     worst = sum(min(m.standard_score for m in i.members) for i in result.items)

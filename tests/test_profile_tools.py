@@ -128,9 +128,10 @@ def test_a_person_rates_gets_recommendations_keeps_a_watchlist_and_forgets(
     picked = {it["movie_id"] for it in group["items"]}
     assert len(picked) == 5 and not picked & {MATRIX, HEAT_1995, HEAT_1986, TOY_STORY, MISERABLES}
     for item in group["items"]:
-        assert item["score"] == pytest.approx(
+        assert item["group_score"] == pytest.approx(
             min(m["standard_score"] for m in item["members"]), abs=2e-3
         )
+        assert 0 < item["score"] == min(m["chance"] for m in item["members"]) < 1
     assert "lowest member" in group["method"]
 
     added = s.ok("watchlist_add", {"profile": "ann", "movies": [UNRATED, "Misérables"]})

@@ -67,7 +67,9 @@ def model_scores(rec: Recommender, query) -> np.ndarray:
 def assert_well_formed(items, k: int) -> None:
     assert [it.rank for it in items] == list(range(1, len(items) + 1))
     assert len(items) == k
-    scores = [it.score for it in items]
+    # One number per list: the chance of liking it, or (similar movies) the similarity.
+    scores = [it.similarity if it.score is None else it.score for it in items]
+    assert all(s is not None and 0 <= s <= 1 for s in scores)
     assert all(a >= b for a, b in zip(scores, scores[1:], strict=False))
     assert len({it.movie_id for it in items}) == len(items)
     assert all(it.reason for it in items)

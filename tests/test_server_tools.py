@@ -50,15 +50,23 @@ VALID_CALL = ("get_movie", {"movie_id": MATRIX})
 
 
 def check_items(items: list[dict[str, Any]], k: int) -> None:
-    """The list contract every tool shares: ranks 1..n, fields present, scores non-increasing."""
+    """The list contract every tool shares: ranks 1..n, fields present, one number per list
+    (a calibrated chance in [0, 1]: score, or similarity for similar movies) non-increasing;
+    title matches carry how they matched instead of a number and a reason."""
     assert len(items) <= k
     assert [it["rank"] for it in items] == list(range(1, len(items) + 1))
     for it in items:
-        assert set(it) >= {"rank", "movie_id", "title", "year", "genres", "score", "reason"}
+        assert set(it) >= {"rank", "movie_id", "title", "dataset_title", "year", "genres"}
         assert isinstance(it["genres"], list)
+        if "match" in it:
+            assert it["match"] in {"exact", "prefix", "words", "fuzzy"}
+            assert "score" not in it and "reason" not in it
+            continue
         assert it["reason"].strip() and "\n" not in it["reason"]
-    scores = [it["score"] for it in items]
-    assert scores == sorted(scores, reverse=True)
+        assert ("score" in it) != ("similarity" in it), "one number per item"
+    numbers = [it.get("score", it.get("similarity")) for it in items if "match" not in it]
+    assert all(0.0 <= x <= 1.0 for x in numbers)
+    assert numbers == sorted(numbers, reverse=True)
     assert len({it["movie_id"] for it in items}) == len(items)
 
 
@@ -213,6 +221,31 @@ def test_recommend_for_preferences_interprets_its_inputs(mcp: Session) -> None:
     check_items(out["items"], 6)
     assert len(out["items"]) == 6
     assert not {HEAT_1995, MATRIX} & {it["movie_id"] for it in out["items"]}
+
+
+def test_recommend_for_preferences_leaves_out_disliked_and_seen_movies(mcp: Session) -> None:
+    base = mcp.ok("recommend_for_preferences", {"genres": ["Drama"], "k": 6})
+    first = [it["movie_id"] for it in base["items"]]
+    out = mcp.ok(
+        "recommend_for_preferences",
+        {
+            "genres": ["Drama"],
+            "disliked_movies": [first[0]],
+            "exclude_movies": [first[1], "Heat (1995)"],
+            "k": 6,
+        },
+    )
+    interp = out["interpreted"]
+    assert [m["movie_id"] for m in interp["disliked_movies"]] == [first[0]]
+    assert [m["movie_id"] for m in interp["excluded_movies"]] == [first[1], HEAT_1995]
+    check_items(out["items"], 6)
+    assert not {first[0], first[1], HEAT_1995} & {it["movie_id"] for it in out["items"]}
+    assert all("Drama" in it["genres"] for it in out["items"])  # the stated genre filters
+    clash = mcp.error(
+        "recommend_for_preferences",
+        {"genres": ["Drama"], "liked_movies": [first[0]], "disliked_movies": [first[0]]},
+    )
+    assert "both liked and disliked" in clash
 
 
 def test_similar_movies_by_title_and_id(mcp: Session) -> None:

@@ -73,11 +73,15 @@ def similarity_chance(c: SimilarityCalibration, blend: np.ndarray, ratings: int)
     return down_the_list(sigmoid(similarity_logits(c, blend, ratings)))
 
 
-def known_user_logits(c: KnownUserCalibration, z: np.ndarray, history: int) -> np.ndarray:
+def known_user_logits(
+    c: KnownUserCalibration, z: np.ndarray, history: int, ranks: np.ndarray | None = None
+) -> np.ndarray:
+    """`ranks` (1-based, the movie's place in the person's own list) default to 1..n."""
+    rank = rank_term(len(z)) if ranks is None else np.log1p(np.asarray(ranks, np.float64) - 1)
     out: np.ndarray = (
         c.bias
         + c.z * np.asarray(z, dtype=np.float64)
-        + c.rank * rank_term(len(z))
+        + c.rank * rank
         + c.history * np.log1p(max(history, 0))
     )
     return out

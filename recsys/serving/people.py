@@ -35,8 +35,9 @@ from recsys.serving.wording import names
 GROUP_METHOD = (
     "Each member's model scores are standardised over the whole catalogue; a movie's group "
     "score is the lowest member's standard score (ties: the members' mean), so every movie "
-    "suits everyone and no one's wish outweighs another's dislike. members[].percentile says "
-    "how the movie ranks in each member's own taste."
+    "suits everyone and no one's wish outweighs another's dislike. score is the chance the "
+    "least keen member likes it; members[] give each member's chance and where the movie "
+    "ranks in their own taste."
 )
 
 
@@ -157,6 +158,7 @@ class MemberFit:
     profile: str
     percentile: float  # share of the catalogue this member scores below the movie, 0-100
     standard_score: float  # (score - member's mean) / member's standard deviation
+    chance: float = 0.0  # the member's calibrated chance of liking it
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,12 @@ class GroupItem:
     title: str
     year: int | None
     genres: tuple[str, ...]
-    score: float  # the group score: the lowest member's standard score
+    # The chance the least keen member likes the movie (each member's calibrated chance
+    # at the movie's place in their own list): `score` means a chance in every list.
+    score: float
     reason: str
     members: tuple[MemberFit, ...]
+    group_score: float = 0.0  # what the list is ranked by: the lowest member's standard score
     dataset_title: str = ""
     imdb_url: str | None = None
     tmdb_url: str | None = None
@@ -213,6 +218,13 @@ def group_scores(cosines: np.ndarray) -> GroupScores:
     ranks = scores.argsort(axis=1, kind="stable").argsort(axis=1, kind="stable")
     percentile = 100.0 * ranks / max(n - 1, 1)
     return GroupScores(z, percentile, z.min(axis=0), z.mean(axis=0))
+
+
+def own_ranks(scores: GroupScores, allowed: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(members, picks): each pick's 1-based place in each member's own list of the allowed."""
+    z = scores.z[:, allowed]
+    above: np.ndarray = (z[:, :, None] > scores.z[:, picks][:, None, :]).sum(axis=1)
+    return above + 1
 
 
 def group_top(scores: GroupScores, allowed: np.ndarray, k: int) -> np.ndarray:

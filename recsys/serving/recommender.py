@@ -27,6 +27,7 @@ import pandas as pd
 
 from recsys.bundle.load import Bundle, load_bundle
 from recsys.features.queries import Demographics
+from recsys.ranking.calibration import known_user_logits, sigmoid
 from recsys.ranking.requests import PreferenceRequest
 from recsys.serving import answers, notes, wording
 from recsys.serving.catalogue import Catalogue
@@ -47,6 +48,7 @@ from recsys.serving.people import (
     group_scores,
     group_top,
     interpret_demographics,
+    own_ranks,
 )
 from recsys.serving.rankers import rankers_for
 from recsys.serving.results import (
@@ -55,6 +57,7 @@ from recsys.serving.results import (
     PreferenceResult,
     Recommendation,
     SimilarResult,
+    TitleMatch,
     UserProfile,
     UserResult,
 )
@@ -151,15 +154,22 @@ class Recommender:
     def movie(self, movie_id: int) -> MovieInfo:
         return self.catalogue.movie(movie_id)
 
-    def search(
+    def title_matches(
         self, query: str, k: int = 10, filters: Filters = NO_FILTERS
-    ) -> tuple[MovieInfo, ...]:
+    ) -> tuple[TitleMatch, ...]:
+        """Movies whose title matches `query`, best match first (exact, prefix, every word,
+        spelling; then the more rated movie), each with how it matched."""
         check_k(k)
         restrict = plan(filters, self.catalogue)
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("query must be a non-empty title, e.g. 'The Matrix'")
         hits = self.catalogue.title_index.search(query, k=k, allowed=restrict.mask)
-        return tuple(self.catalogue.info(h.index) for h in hits)
+        return tuple(TitleMatch(self.catalogue.info(h.index), h.kind) for h in hits)
+
+    def search(
+        self, query: str, k: int = 10, filters: Filters = NO_FILTERS
+    ) -> tuple[MovieInfo, ...]:
+        return tuple(m.movie for m in self.title_matches(query, k, filters))
 
     def resolve_movie(self, ref: int | str) -> MovieInfo:
         return self.catalogue.info(self.catalogue.resolve(ref))
@@ -400,12 +410,22 @@ class Recommender:
             why = "the movies any member has rated or seen"
             note = shortfall_note(len(picks), k, restrict, base, why)
         who = [p.name for p in people]
+        calibration = self._artifacts.calibrations.known_users
+        own = own_ranks(scores, allowed, picks)
+        chances = np.stack(
+            [
+                sigmoid(known_user_logits(calibration, scores.z[m, picks], len(b.items), own[m]))
+                for m, b in enumerate(built)
+            ]
+        ).reshape(len(built), len(picks))
         ranked = []
-        for rank, i in enumerate(picks.tolist(), start=1):
+        for rank, (j, i) in enumerate(enumerate(picks.tolist()), start=1):
             info = self.catalogue.info(i)
             pct = [float(scores.percentile[m, i]) for m in range(len(people))]
             fits = tuple(
-                MemberFit(name, round(p, 1), round(float(scores.z[m, i]), 3))
+                MemberFit(
+                    name, round(p, 1), round(float(scores.z[m, i]), 3), round(chances[m, j], 4)
+                )
                 for m, (name, p) in enumerate(zip(who, pct, strict=True))
             )
             ranked.append(
@@ -415,9 +435,10 @@ class Recommender:
                     title=info.title,
                     year=info.year,
                     genres=info.genres,
-                    score=round(float(scores.group[i]), 4),
+                    score=round(float(chances[:, j].min()), 4),
                     reason=group_reason(who, pct),
                     members=fits,
+                    group_score=round(float(scores.group[i]), 4),
                     dataset_title=info.dataset_title,
                     imdb_url=info.imdb_url,
                     tmdb_url=info.tmdb_url,
@@ -545,8 +566,7 @@ class Recommender:
             base[anchor] = False
             note = shortfall_note(len(ranked.items), k, restrict, base, "the movie itself")
         reasons = answers.similar_reasons(self.catalogue, ranked)
-        # `score` carries the similarity too until the server's schema takes None there.
         items = answers.recommendations(
-            self.catalogue, ranked.items, ranked.similarity, reasons, ranked.similarity
+            self.catalogue, ranked.items, None, reasons, ranked.similarity
         )
         return SimilarResult(info, items, note)

@@ -19,6 +19,12 @@ class MovieInfo:
 
 
 @dataclass(frozen=True)
+class TitleMatch:
+    movie: MovieInfo
+    match: str  # how the title matched: "exact", "prefix", "words" or "fuzzy"
+
+
+@dataclass(frozen=True)
 class Recommendation:
     rank: int
     movie_id: int
