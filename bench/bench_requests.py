@@ -138,7 +138,7 @@ def measure_model(name: str, ml100k_bundle: Path) -> dict[str, Any]:
     )
     return {
         "model": name,
-        "bundle": str(path),
+        "bundle": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
         "dataset": dataset.name,
         "single_genre": {
             "lists": single_rows,
