@@ -393,6 +393,13 @@ def test_search_and_resolve(rec: Recommender) -> None:
     with pytest.raises(AmbiguousMovieError) as exact:
         rec.resolve_movie("Heat")  # two films of that very title: the year is no news
     assert "go up to" not in str(exact.value)
+    # A year past the catalogue's end: that film is not here, whatever else bears its title.
+    with pytest.raises(
+        MovieNotFoundError, match=f"No movie from {last + 3} .*go up to {last}"
+    ) as newer:
+        rec.resolve_movie(f"Heat {last + 3}")
+    assert "Heat (1995)" in str(newer.value) and "Heat (1986)" in str(newer.value)
+    assert rec.resolve_movie("Heat 1995").movie_id == HEAT_1995
     with pytest.raises(MovieNotFoundError, match="No movie has id 9999"):
         rec.movie(9999)
     with pytest.raises(InvalidArgumentError):

@@ -21,7 +21,7 @@ from recsys.serving.errors import (
 )
 from recsys.serving.inputs import is_int
 from recsys.serving.results import MovieInfo
-from recsys.serving.titles import TitleIndex
+from recsys.serving.titles import TitleIndex, asked_year
 from recsys.serving.wording import either
 
 
@@ -155,6 +155,15 @@ class Catalogue:
         if res.status == "found" and res.index is not None:
             return int(res.index)
         cands = tuple(self.info(i) for i in res.candidates)
+        last = self.last_year()
+        year = asked_year(text)
+        if res.status == "ambiguous" and year is not None and last is not None and year > last:
+            # "Dune 2021" in a catalogue that ends in 2018: the film asked for is not in it.
+            raise MovieNotFoundError(
+                f"No movie from {year} titled {text!r} in this model's catalogue. "
+                f"{self.until()}Close titles: "
+                f"{'; '.join(_label(c) for c in cands)}."
+            )
         if res.status == "ambiguous":
             # Only near spellings: the film may be newer than the catalogue.
             newer = "" if len(self.title_index.exact(text)) else f" {self.until()}".rstrip()
@@ -171,10 +180,13 @@ class Catalogue:
             f"{self.until()}Use search_movies to look titles up, then pass the movie id."
         )
 
+    def last_year(self) -> int | None:
+        known = self.years[self.years >= 0]
+        return int(known.max()) if len(known) else None
+
     def until(self) -> str:
         """Where the catalogue ends in time, for "not found" answers ("" when no year is known)."""
-        known = self.years[self.years >= 0]
-        if not len(known):
+        last = self.last_year()
+        if last is None:
             return ""
-        last = int(known.max())
         return f"The catalogue's movies go up to {last}: a film from after {last} is not in it. "

@@ -87,6 +87,12 @@ def _interpretations(query: str) -> list[tuple[str, int | None, bool]]:
     return [(q, None, False)]
 
 
+def asked_year(query: str) -> int | None:
+    """The release year a title query names at its end ("Dune 2021", "Dune (2021)"), if any."""
+    year = _interpretations(query)[0][1]
+    return year
+
+
 def _trigrams(key: str) -> set[str]:
     padded = f"  {key} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
