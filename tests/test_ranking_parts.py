@@ -225,3 +225,20 @@ def test_the_head_is_the_most_liked_and_small_catalogues_are_not_all_head(
     assert facts.head.sum() == fs.n_movies // 10
     assert facts.liked_counts[facts.head].min() >= facts.liked_counts[~facts.head].max()
     assert np.isnan(facts.years).all() and (0 <= facts.lpop).all() and facts.lpop.max() == 1
+
+
+def test_the_similarity_fit_weighs_each_doubling_of_anchor_ratings_alike() -> None:
+    from recsys.training.calibrate import Rows, fit_coefficients, linear, support_balance
+
+    ratings = np.array([1, 1, 2, 3, 3, 3, 3, 200, 300, 400, 500, 600] * 5, dtype=np.float64)
+    weight = support_balance(ratings)
+    band = np.floor(np.log2(1 + ratings)).astype(int)
+    totals = [weight[band == b].sum() for b in np.unique(band)]
+    assert totals == pytest.approx([totals[0]] * len(totals))
+    # A bias-only fit lands on the weighted like rate, not the row count's.
+    liked = (ratings < 100).astype(np.float64)
+    rows = Rows(np.ones((len(ratings), 1)), liked, np.arange(len(ratings)), weight)
+    (bias,) = fit_coefficients(rows, linear, 1)
+    rate = float((weight * liked).sum() / weight.sum())
+    assert 1 / (1 + np.exp(-bias)) == pytest.approx(rate, abs=1e-3)
+    assert abs(rate - liked.mean()) > 0.1
