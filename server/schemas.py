@@ -189,8 +189,9 @@ class Movie(_MovieFacts):
 # movie and `similarity` a chance that someone who liked the anchor does, both calibrated on
 # held-out people, so they compare across calls.
 SCORE = (
-    "Estimated chance (0-1) that the person likes this movie, calibrated on held-out people: "
-    "comparable across calls; it never rises down the list."
+    "Estimated chance (0-1) that the person likes this movie (that it is among the movies they "
+    "go on to like), calibrated on held-out people: comparable across calls and tools; it "
+    "never rises down the list."
 )
 
 

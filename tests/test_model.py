@@ -624,3 +624,58 @@ def assert_refused_without_tower_array(directory: Path, embeddings: np.ndarray, 
         load_serving_model(directory, embeddings)
     with pytest.raises(ModelError):
         load_model(directory, embeddings)
+
+
+def test_cold_validation_users_keep_their_ratings_in_time_order(synthetic):
+    from recsys.features.space import build_feature_space
+    from recsys.training.validation import build_validation, split_validation
+
+    dataset = synthetic[0]
+    fit_ds, held, cold = split_validation(dataset, 0.2, seed=0)
+    fs = build_feature_space(fit_ds)
+    validation = build_validation(fs, held, cold)
+    assert validation.n_cold == len(validation.cold_histories) > 0
+    ordered = dataset.ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="stable")
+    by_user = {int(u): g for u, g in ordered.groupby("user_id")}
+    kept = [(uid, ids) for uid, ids, _ in cold]
+    assert [uid for uid, _ in kept] == sorted(uid for uid, _ in kept)
+    for u, (items, stars) in enumerate(validation.cold_histories):
+        uid = next(uid for uid, ids in kept if ids.tolist() == fs.movie_ids[items].tolist())
+        mine = by_user[uid]
+        assert fs.movie_ids[items].tolist() == mine["movie_id"].tolist()  # oldest first
+        assert stars.tolist() == mine["rating"].tolist()
+        # Their relevant movies are the likes of that history, in its order.
+        assert validation.relevant[u].tolist() == items[stars >= fs.like_threshold].tolist()
+
+
+def test_known_user_calibration_rows_ask_about_later_likes(synthetic):
+    from recsys.features.queries import UserQuery
+    from recsys.features.space import build_feature_space
+    from recsys.training.calibrate import known_user_rows
+    from recsys.training.validation import Validation
+
+    fs = build_feature_space(synthetic[0])
+    n = fs.n_movies
+    preference = np.linspace(1.0, 0.0, n)  # movie 0 best, then 1, 2, ...
+
+    class Scored:
+        features = fs
+
+        def score(self, queries):
+            return np.tile(preference, (len(queries), 1)).astype(np.float32)
+
+    items = np.array([0, 1, 2, 3, 4], dtype=np.int64)
+    stars = np.array([5.0, 5.0, 1.0, 5.0, 5.0])
+    validation = Validation(
+        [UserQuery()], [np.zeros(0, np.int64)], [items[stars >= 4]], 1, ((items, stars),)
+    )
+    rows = known_user_rows(Scored(), validation)
+    # Known by their first 1, 2, 3 ratings (5 would leave nothing later): 10 picks each,
+    # never a given movie, liked when among the likes that come after those ratings.
+    assert len(rows.liked) == 30
+    history = np.exp(rows.x[:, 3]) - 1
+    assert sorted(set(np.round(history).astype(int).tolist())) == [1, 2, 3]
+    for h, later in ((1, {1, 3, 4}), (2, {3, 4}), (3, {3, 4})):
+        mine = np.round(history).astype(int) == h
+        picks = [j for j in range(n) if j >= h][:10]  # the best first, given ones left out
+        assert rows.liked[mine].tolist() == [float(j in later) for j in picks]

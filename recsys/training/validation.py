@@ -36,6 +36,7 @@ ITEM_TAUS = (0.0, 3.0, 5.0, 10.0, 20.0)
 ITEM_SHARES = (0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
 
 Held = list[tuple[int, np.ndarray]]  # (user id, held-out liked movie ids)
+Rated = list[tuple[int, np.ndarray, np.ndarray]]  # (user id, movie ids, ratings), oldest first
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Validation:
     seen: list[np.ndarray]
     relevant: list[np.ndarray]
     n_cold: int  # the first n_cold queries are cold-start users
+    # Each cold user's ratings (dense movie indices, stars), oldest first: what a person
+    # rating movies one by one would have told us (the known-user calibration's rows).
+    cold_histories: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
 
     def __call__(self, net: TwoTower, fs: FeatureSpace) -> float:
         """Mean of the warm and the cold users' NDCG@10 (the model serves both)."""
@@ -75,8 +79,8 @@ def _ndcg_at_10(scores: np.ndarray, relevant: list[np.ndarray]) -> float:
     return float(ndcg_at_k(hit_matrix(top, relevant), n_rel).mean())
 
 
-def split_validation(dataset: Dataset, share: float, seed: int) -> tuple[Dataset, Held, Held]:
-    """(the ratings to fit on, warm users' held-out likes, cold users' likes)."""
+def split_validation(dataset: Dataset, share: float, seed: int) -> tuple[Dataset, Held, Rated]:
+    """(the ratings to fit on, warm users' held-out likes, cold users' ratings)."""
     r = dataset.ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="stable")
     users = np.unique(r["user_id"].to_numpy())
     rng = np.random.default_rng(seed)
@@ -93,8 +97,7 @@ def split_validation(dataset: Dataset, share: float, seed: int) -> tuple[Dataset
     val = r[is_val]
     threshold = like_threshold(dataset.rating_scale)
     groups = _movies_by_user(val[val["rating"] >= threshold])
-    cold_groups = _movies_by_user(cold[cold["rating"] >= threshold])
-    return replace(dataset, ratings=fit_ratings), groups, cold_groups
+    return replace(dataset, ratings=fit_ratings), groups, _ratings_by_user(cold)
 
 
 def _movies_by_user(ratings: pd.DataFrame) -> Held:
@@ -105,16 +108,34 @@ def _movies_by_user(ratings: pd.DataFrame) -> Held:
     ]
 
 
-def build_validation(fs: FeatureSpace, held: Held, cold: Held) -> Validation:
+def _ratings_by_user(ratings: pd.DataFrame) -> Rated:
+    """(user id, movie ids, ratings) for each user of `ratings`, in user id order, each
+    user's rows in the frame's order."""
+    return [
+        (
+            int(cast(np.int64, u)),
+            g["movie_id"].to_numpy(),
+            g["rating"].to_numpy(dtype=np.float64),
+        )
+        for u, g in ratings.groupby("user_id")
+    ]
+
+
+def build_validation(fs: FeatureSpace, held: Held, cold: Rated) -> Validation:
     queries, seen, relevant = [], [], []
-    for user_id, movie_ids in cold:
+    histories = []
+    for user_id, movie_ids, stars in cold:
         u = fs.user_index(user_id)
-        rel = np.array([i for i in (fs.movie_index(m) for m in movie_ids) if i is not None])
+        dense = np.array([-1 if i is None else i for i in map(fs.movie_index, movie_ids)])
+        known = dense >= 0
+        items, ratings = dense[known].astype(np.int64), stars[known]
+        rel = items[ratings >= fs.like_threshold]
         if u is None or len(rel) == 0:
             continue
         queries.append(UserQuery(**fs.demographics(u), stated_genres=fs.stated_genres(rel)))
         seen.append(np.zeros(0, dtype=np.int64))
         relevant.append(rel)
+        histories.append((items, ratings))
     n_cold = len(queries)
     for user_id, movie_ids in held:
         u = fs.user_index(user_id)
@@ -127,7 +148,7 @@ def build_validation(fs: FeatureSpace, held: Held, cold: Held) -> Validation:
         queries.append(q)
         seen.append(np.asarray(q.history, dtype=np.int64))
         relevant.append(rel)
-    return Validation(queries, seen, relevant, n_cold)
+    return Validation(queries, seen, relevant, n_cold, tuple(histories))
 
 
 def fallback_choice() -> dict[str, Any]:
