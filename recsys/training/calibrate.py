@@ -62,7 +62,7 @@ FALLBACK = Calibrations(
     similarity=SimilarityCalibration(
         bias=-1.869, support=-0.090, inverse_root=-1.807, slope_bias=0.517, slope_support=0.045
     ),
-    known_users=KnownUserCalibration(bias=-3.235, z=-0.064, rank=-0.378, history=0.308),
+    known_users=KnownUserCalibration(bias=-1.593, z=0.082, rank=-0.051, history=-0.012),
     fitted_on="fallback",
 )
 LIKED_GIVEN = (0, 1, 3, 5)  # liked movies named per preference request (protocol F's N)
