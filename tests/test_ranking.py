@@ -179,6 +179,34 @@ def test_franchise_partners_are_found_among_similar_movies(
     assert np.mean(recall) >= 0.9
 
 
+def test_often_rated_by_the_same_people_is_said_only_when_they_were(
+    similar: SimilarRanker, planted: Dataset, model
+) -> None:
+    from recsys.ranking.neighbours import SHRINK
+    from recsys.ranking.similar import CO_PART_MIN, CO_RATERS_MIN
+
+    rated = planted.ratings.groupby("movie_id")["user_id"].apply(set)
+    counts = model.features.movie_counts
+    order = np.argsort(counts, kind="stable")
+    anchors = [*order[counts[order] > 0][:15].tolist(), *order[-15:].tolist()]
+    said = {"blend": 0, "content": 0}
+    for anchor in anchors:
+        ranked = similar.rank(int(anchor), k=10)
+        for j, reason in zip(ranked.items.tolist(), ranked.reasons, strict=True):
+            if reason.term not in said:
+                continue
+            a, b = (int(model.features.movie_ids[x]) for x in (anchor, j))
+            both = len(rated.get(a, set()) & rated.get(b, set()))
+            said[reason.term] += 1
+            if reason.term == "blend":
+                assert both >= CO_RATERS_MIN, (a, b, both)
+            else:  # "though few people rated both": few, or few for movies this rated
+                na, nb = len(rated.get(a, ())), len(rated.get(b, ()))
+                share = both / (np.sqrt(na * nb) + SHRINK)
+                assert both < CO_RATERS_MIN or share < CO_PART_MIN + 0.002, (a, b, both)
+    assert said["blend"] and said["content"]  # the little-rated anchors fall back on content
+
+
 def test_one_franchise_holds_at_most_three_places_unless_it_is_the_anchors(
     ranker: PreferenceRanker,
     similar: SimilarRanker,

@@ -39,8 +39,8 @@ class Reason:
     term: "liked" (people who liked `liked` like this movie: co-like lift and
     co-likers as counted from the training likes), else what drove the pick: for
     preferences the score term ("z0", "zt", "gfrac" or "lpop"), for similar
-    movies "blend" (a stored neighbour) or "content" (genres, year and the tower
-    alone, past the stored neighbours).
+    movies "blend" (at least 5 people rated both; genres and era count too) or
+    "content" (genres, year and the tower: few people rated both).
     """
 
     term: str

@@ -15,7 +15,7 @@ from recsys.model.artifacts import RankingArtifacts
 from recsys.model.query_model import QueryModel
 from recsys.ranking.calibration import similarity_chance
 from recsys.ranking.facts import CatalogueFacts
-from recsys.ranking.neighbours import Content
+from recsys.ranking.neighbours import SHRINK, Content
 from recsys.ranking.reasons import links
 from recsys.ranking.requests import Reason, SimilarRanked
 from recsys.ranking.selection import Caps, capped_top
@@ -23,6 +23,9 @@ from recsys.ranking.selection import Caps, capped_top
 # Stored neighbours rank above every content-only movie: their positions are mapped to
 # scores above this (the content part of the blend is at most 0.6).
 NEIGHBOUR_FLOOR = 10.0
+# "Often rated by the same people" needs this many people who rated both, and a co-rating
+# part of the blend well above float16's rounding of the stored blend (about 0.0005).
+CO_RATERS_MIN, CO_PART_MIN = 5, 0.01
 
 
 class SimilarRanker:
@@ -49,8 +52,8 @@ class SimilarRanker:
         picks = capped_top(scores, ok, k, caps)
         blend = np.full(n, np.nan)
         blend[stored] = self.artifacts.neighbours.similarity[anchor, : len(stored)]
+        content = self.content.scores(np.array([anchor]))[0].astype(np.float64)
         if len(picks) < k:  # past the stored neighbours: the content part alone
-            content = self.content.scores(np.array([anchor]))[0].astype(np.float64)
             rest = ok.copy()
             rest[stored] = False
             scores[rest] = content[rest]
@@ -61,11 +64,11 @@ class SimilarRanker:
         chance = similarity_chance(
             self.artifacts.calibrations.similarity, values, int(self.facts.counts[anchor])
         )
-        in_stored = set(stored.tolist())
+        co_rated = self.co_rated(anchor, items, values - content[items])
         reasons = tuple(
-            link or Reason("blend" if j in in_stored else "content")
-            for j, link in zip(
-                picks, links(self.artifacts.likes, np.array([anchor]), picks), strict=True
+            link or Reason("blend" if often else "content")
+            for often, link in zip(
+                co_rated, links(self.artifacts.likes, np.array([anchor]), picks), strict=True
             )
         )
         return SimilarRanked(
@@ -76,3 +79,11 @@ class SimilarRanker:
             reasons=reasons,
             shortfall=k - len(items),
         )
+
+    def co_rated(self, anchor: int, items: np.ndarray, co_part: np.ndarray) -> np.ndarray:
+        """Whether many people rated both the anchor and each item: the co-rating count read
+        back from the blend's co-rating part, co / (sqrt(n_anchor n_item) + SHRINK)."""
+        counts = self.facts.counts.astype(np.float64)
+        raters = co_part * (np.sqrt(counts[anchor] * counts[items]) + SHRINK)
+        out: np.ndarray = (co_part >= CO_PART_MIN) & (np.round(raters) >= CO_RATERS_MIN)
+        return out
