@@ -88,12 +88,13 @@ def preferences_text(result: PreferenceRecommendations) -> str:
         parts.append(f"occupation {interp.occupation}")
     if interp.gender:
         parts.append(f"gender {interp.gender}")
-    if interp.liked_movies:
-        parts.append("liked " + "; ".join(m.title for m in interp.liked_movies))
-    if interp.disliked_movies:
-        parts.append("disliked " + "; ".join(m.title for m in interp.disliked_movies))
-    if interp.excluded_movies:
-        parts.append("leaving out " + "; ".join(m.title for m in interp.excluded_movies))
+    for said, movies in (
+        ("liked", interp.liked_movies),
+        ("disliked", interp.disliked_movies),
+        ("leaving out", interp.excluded_movies),
+    ):
+        if movies:
+            parts.append(f"{said} " + "; ".join(m.title for m in movies))
     head = "Recommendations for " + ", ".join(parts) + "."
     ignored = [f"Ignored: {why}" for why in interp.ignored]
     return "\n".join([head, *ignored, *_lines(result.items, result.note)])

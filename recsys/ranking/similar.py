@@ -52,8 +52,8 @@ class SimilarRanker:
         picks = capped_top(scores, ok, k, caps)
         blend = np.full(n, np.nan)
         blend[stored] = self.artifacts.neighbours.similarity[anchor, : len(stored)]
-        content = self.content.scores(np.array([anchor]))[0].astype(np.float64)
         if len(picks) < k:  # past the stored neighbours: the content part alone
+            content = self.content.scores(np.array([anchor]))[0].astype(np.float64)
             rest = ok.copy()
             rest[stored] = False
             scores[rest] = content[rest]
@@ -64,7 +64,8 @@ class SimilarRanker:
         chance = similarity_chance(
             self.artifacts.calibrations.similarity, values, int(self.facts.counts[anchor])
         )
-        co_rated = self.co_rated(anchor, items, values - content[items])
+        content_part = self.content.scores(np.array([anchor]), items)[0].astype(np.float64)
+        co_rated = self.co_rated(anchor, items, values - content_part)
         reasons = tuple(
             link or Reason("blend" if often else "content")
             for often, link in zip(

@@ -162,21 +162,12 @@ class MemberFit:
 
 
 @dataclass(frozen=True)
-class GroupItem:
-    rank: int
-    movie_id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    # The chance the least keen member likes the movie (each member's calibrated chance
-    # at the movie's place in their own list): `score` means a chance in every list.
-    score: float
-    reason: str
-    members: tuple[MemberFit, ...]
+class GroupItem(Recommendation):
+    """A group's pick: `score` is the chance the least keen member likes it (each member's
+    calibrated chance at the movie's place in their own list)."""
+
+    members: tuple[MemberFit, ...] = ()
     group_score: float = 0.0  # what the list is ranked by: the lowest member's standard score
-    dataset_title: str = ""
-    imdb_url: str | None = None
-    tmdb_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,9 +213,13 @@ def group_scores(cosines: np.ndarray) -> GroupScores:
 
 def own_ranks(scores: GroupScores, allowed: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """(members, picks): each pick's 1-based place in each member's own list of the allowed."""
-    z = scores.z[:, allowed]
-    above: np.ndarray = (z[:, :, None] > scores.z[:, picks][:, None, :]).sum(axis=1)
-    return above + 1
+    z = np.sort(scores.z[:, allowed], axis=1)
+    return np.stack(
+        [
+            z.shape[1] - np.searchsorted(row, scores.z[m, picks], side="right") + 1
+            for m, row in enumerate(z)
+        ]
+    )
 
 
 def group_top(scores: GroupScores, allowed: np.ndarray, k: int) -> np.ndarray:

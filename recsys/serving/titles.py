@@ -89,8 +89,7 @@ def _interpretations(query: str) -> list[tuple[str, int | None, bool]]:
 
 def asked_year(query: str) -> int | None:
     """The release year a title query names at its end ("Dune 2021", "Dune (2021)"), if any."""
-    year = _interpretations(query)[0][1]
-    return year
+    return _interpretations(query)[0][1]
 
 
 def _trigrams(key: str) -> set[str]:
