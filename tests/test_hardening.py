@@ -278,18 +278,31 @@ def test_4_calls_read_before_stdin_ends_are_all_answered(tmp_path: Path) -> None
     assert _answered(out.stdout) == list(range(21))
 
 
+def _read_until(stream: Any, text: bytes, got: bytes = b"") -> bytes:
+    """Bytes read straight from the pipe until `text` appears in them, all kept: a buffered
+    readline() may read ahead, and communicate() later reads the descriptor, not that buffer."""
+    while text not in got:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def _started_with(calls: list[dict[str, Any]]) -> tuple[subprocess.Popen[bytes], bytes]:
-    """A stdio server that has read every line of `calls` (it is answering them)."""
+    """A stdio server that has read every line of `calls` (it is answering them), and what
+    it has written so far."""
     process = subprocess.Popen(
         serve_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(_opening())
     process.stdin.flush()
-    first = process.stdout.readline()  # initialized: the server is reading
+    first = _read_until(process.stdout, b"\n")  # initialized: the server is reading
+    end = first.index(b"\n") + 1 if b"\n" in first else len(first)
     process.stdin.write(_lines(*calls))  # one write, one read: read whole before any answer
     process.stdin.flush()
-    return process, first + process.stdout.readline()
+    return process, first[:end] + _read_until(process.stdout, b"\n", first[end:])
 
 
 @pytest.mark.slow  # starts a server process
@@ -311,11 +324,11 @@ def test_5_a_second_ctrl_c_exits_at_once_without_a_traceback() -> None:
     process, _ = _started_with(many)
     assert process.stderr is not None
     process.send_signal(signal.SIGINT)
-    while "interrupted:" not in process.stderr.readline().decode():
-        pass  # the first interrupt was taken: the next one lands while calls are answered
+    # The first interrupt was taken: the next one lands while calls are answered.
+    early = _read_until(process.stderr, b"interrupted:")
     process.send_signal(signal.SIGINT)
     _, stderr_bytes = process.communicate(timeout=60)
-    stderr = stderr_bytes.decode()
+    stderr = (early + stderr_bytes).decode()
     assert process.returncode == 130, stderr
     assert "interrupted again; stopping at once" in stderr
     assert "Traceback" not in stderr
